@@ -1,0 +1,81 @@
+//! The optional API key on `/v1`: `Authorization: Bearer <PIXGATE_API_KEY>`.
+
+use super::{Problem, ProblemKind};
+use crate::secret::Secret;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::web;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The configured key, kept only as a SHA-256 digest. Comparing fixed-length
+/// digests in constant time leaks neither the key nor its length.
+#[derive(Clone)]
+pub struct ApiKey {
+    digest: Option<[u8; 32]>,
+}
+
+impl ApiKey {
+    /// `None` lets every request through.
+    pub fn new(key: Option<&Secret>) -> Self {
+        Self {
+            digest: key.map(|k| digest(k.expose())),
+        }
+    }
+
+    fn admits(&self, presented: Option<&str>) -> bool {
+        match (self.digest, presented) {
+            (None, _) => true,
+            (Some(expected), Some(key)) => bool::from(expected.ct_eq(&digest(key))),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Middleware on `/v1`: refuses a missing or wrong key with 401.
+pub async fn require_api_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, key) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+        });
+    let admitted = req
+        .app_data::<web::Data<ApiKey>>()
+        .map(|key| key.admits(presented))
+        .unwrap_or(true);
+    if !admitted {
+        return Err(Problem::new(
+            ProblemKind::Unauthorized,
+            "send the gateway's API key as `Authorization: Bearer <PIXGATE_API_KEY>`",
+        )
+        .into());
+    }
+    next.call(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_key_is_admitted() {
+        let key = ApiKey::new(Some(&Secret::new("s3cret")));
+        assert!(key.admits(Some("s3cret")));
+        assert!(!key.admits(Some("s3cret ")));
+        assert!(!key.admits(Some("s3cre")));
+        assert!(!key.admits(None));
+        assert!(ApiKey::new(None).admits(None));
+    }
+}

@@ -1,0 +1,354 @@
+//! Upload, read, update and delete images.
+
+use super::schemas::{Image, UploadForm};
+use super::{imgur_json, problem::copy_rate_limits, Problem, ProblemKind};
+use crate::gateway::Gateway;
+use crate::model::{ImageId, ImageUpdate};
+use crate::upload::{
+    validate_base64, validate_url, Base64Error, SpoolWriter, Upload, UploadFields, UploadFile,
+    UploadSource, IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES, VIDEO_MAX_BYTES,
+};
+use actix_multipart::{Field, Multipart};
+use actix_web::http::{header, StatusCode};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// A multipart upload has at most this many parts.
+const MAX_MULTIPART_FIELDS: usize = 16;
+/// Room for the multipart framing and text fields around a maximal video.
+const MULTIPART_OVERHEAD_BYTES: u64 = 1024 * 1024;
+/// A JSON upload carries at most a 10 MiB image as base64 plus text fields.
+const JSON_UPLOAD_LIMIT_BYTES: usize =
+    (IMAGE_MAX_BYTES as usize / 3 + 1) * 4 + 5 * MAX_TEXT_FIELD_BYTES;
+
+/// A JSON upload: exactly one of `url` or `base64`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://example.com/cat.png", "title": "A cat"}))]
+pub struct UploadJson {
+    /// An http(s) URL of an image for Imgur to fetch.
+    url: Option<String>,
+    /// Base64 image data (a `data:` URL works too), up to 10 MiB decoded.
+    base64: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    /// Album id (or an anonymous album's deletehash) to add the image to.
+    album: Option<String>,
+    /// File name to record.
+    name: Option<String>,
+    /// Removes a video's audio track.
+    disable_audio: Option<bool>,
+}
+
+/// A title and/or description change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "A better title"}))]
+pub struct ImageUpdateBody {
+    title: Option<String>,
+    description: Option<String>,
+}
+
+/// Upload an image or video
+///
+/// Send `multipart/form-data` with exactly one of `image` (file, up to
+/// 10 MiB), `video` (file, up to 200 MiB) or `url`, or a JSON body with
+/// exactly one of `url` or `base64`; both take the optional `title`,
+/// `description`, `album`, `name` and `disable_audio`. In user mode the
+/// image belongs to the account, otherwise it is anonymous (keep its
+/// `deletehash` to delete it). Answers 201 with Imgur's image object.
+#[utoipa::path(
+    tag = "images",
+    operation_id = "uploadImage",
+    request_body(
+        description = "The media and its optional fields",
+        content(
+            (UploadForm = "multipart/form-data"),
+            (UploadJson = "application/json")
+        )
+    ),
+    responses(
+        (status = 201, description = "Uploaded", body = Image,
+            headers(("Location" = String, description = "/v1/images/{id} of the new image"))),
+        (status = 400, description = "Missing, duplicate or invalid fields, or Imgur refused the media", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Image over 10 MiB or video over 200 MiB; nothing was forwarded", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither multipart/form-data nor application/json", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[post("/images")]
+pub async fn upload(
+    gateway: web::Data<Gateway>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let upload = if content_type.starts_with("multipart/form-data") {
+        if content_length(&req).is_some_and(|len| len > VIDEO_MAX_BYTES + MULTIPART_OVERHEAD_BYTES)
+        {
+            return Err(too_large(
+                "the request is larger than Imgur's 200 MiB video limit",
+            ));
+        }
+        read_multipart(Multipart::new(req.headers(), payload)).await?
+    } else if content_type.starts_with("application/json") {
+        read_json_upload(&req, payload).await?
+    } else {
+        return Err(Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            "send multipart/form-data (image, video or url) or application/json (url or base64)",
+        ));
+    };
+    let uploaded = gateway.upload(&upload).await?;
+    let mut response = HttpResponse::Created();
+    response
+        .insert_header((header::LOCATION, format!("/v1/images/{}", uploaded.id)))
+        .insert_header((header::CONTENT_TYPE, "application/json"));
+    copy_rate_limits(&mut response, &uploaded.image.rate_limits);
+    Ok(response.body(uploaded.image.data))
+}
+
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn too_large(detail: &str) -> Problem {
+    Problem::new(ProblemKind::PayloadTooLarge, detail)
+}
+
+const ONE_SOURCE: &str = "send exactly one of \"image\", \"video\" or \"url\"";
+
+/// Reads a multipart upload, spooling the file and stopping at its limit.
+async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
+    let mut source: Option<UploadSource> = None;
+    let mut fields = UploadFields::default();
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(field) = multipart.next().await {
+        let mut field =
+            field.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if seen.len() >= MAX_MULTIPART_FIELDS {
+            return Err(Problem::invalid(format!(
+                "a multipart upload has at most {MAX_MULTIPART_FIELDS} fields"
+            )));
+        }
+        if seen.contains(&name) {
+            return Err(Problem::invalid(format!("field \"{name}\" was sent twice")));
+        }
+        seen.push(name.clone());
+        match name.as_str() {
+            "image" | "video" => {
+                if source.is_some() {
+                    return Err(Problem::invalid(ONE_SOURCE));
+                }
+                source = Some(spool_file(&name, &mut field).await?);
+            }
+            "url" => {
+                if source.is_some() {
+                    return Err(Problem::invalid(ONE_SOURCE));
+                }
+                source = Some(validate_url(&read_text(&name, &mut field).await?)?);
+            }
+            "title" => fields.title = Some(read_text(&name, &mut field).await?),
+            "description" => fields.description = Some(read_text(&name, &mut field).await?),
+            "album" => fields.album = Some(read_text(&name, &mut field).await?),
+            "name" => fields.name = Some(read_text(&name, &mut field).await?),
+            "disable_audio" => {
+                fields.disable_audio = match read_text(&name, &mut field).await?.trim() {
+                    "1" | "true" => true,
+                    "0" | "false" | "" => false,
+                    _ => return Err(Problem::invalid("\"disable_audio\" must be true, false, 1 or 0")),
+                }
+            }
+            other => {
+                return Err(Problem::invalid(format!(
+                    "unknown field \"{other}\"; fields are image, video, url, title, description, album, name, disable_audio"
+                )))
+            }
+        }
+    }
+    let source = source.ok_or_else(|| Problem::invalid(ONE_SOURCE))?;
+    Ok(Upload::new(source, fields)?)
+}
+
+async fn spool_file(name: &str, field: &mut Field) -> Result<UploadSource, Problem> {
+    let is_video = name == "video";
+    let mut spool = SpoolWriter::new(if is_video {
+        VIDEO_MAX_BYTES
+    } else {
+        IMAGE_MAX_BYTES
+    });
+    while let Some(chunk) = field.next().await {
+        let chunk =
+            chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
+        spool.write(&chunk).await?;
+    }
+    let spool = spool.finish().await?;
+    if spool.is_empty() {
+        return Err(Problem::invalid(format!("the \"{name}\" file is empty")));
+    }
+    let file = UploadFile {
+        spool,
+        file_name: field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .filter(|n| !n.is_empty())
+            .unwrap_or(name)
+            .to_owned(),
+        content_type: field.content_type().map(|m| m.to_string()),
+    };
+    Ok(if is_video {
+        UploadSource::Video(file)
+    } else {
+        UploadSource::Image(file)
+    })
+}
+
+async fn read_text(name: &str, field: &mut Field) -> Result<String, Problem> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk =
+            chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
+        if text.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
+            return Err(Problem::invalid(format!(
+                "\"{name}\" is longer than {MAX_TEXT_FIELD_BYTES} bytes"
+            )));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).map_err(|_| Problem::invalid(format!("\"{name}\" is not UTF-8 text")))
+}
+
+/// Reads a JSON upload, refusing bodies over the base64 image limit early.
+async fn read_json_upload(req: &HttpRequest, mut payload: web::Payload) -> Result<Upload, Problem> {
+    let over = || too_large("the JSON body is larger than a 10 MiB image in base64");
+    if content_length(req).is_some_and(|len| len > JSON_UPLOAD_LIMIT_BYTES as u64) {
+        return Err(over());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Problem::invalid(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > JSON_UPLOAD_LIMIT_BYTES {
+            return Err(over());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let json: UploadJson = serde_json::from_slice(&body)
+        .map_err(|e| Problem::invalid(format!("invalid JSON body: {e}")))?;
+    let source = match (json.url, json.base64) {
+        (Some(url), None) => validate_url(&url)?,
+        (None, Some(data)) => validate_base64(&data).map_err(|e| match e {
+            Base64Error::Invalid => Problem::invalid("\"base64\" is not valid base64 image data"),
+            Base64Error::TooLarge => {
+                too_large("the base64 image is larger than Imgur's 10 MiB limit")
+            }
+        })?,
+        _ => {
+            return Err(Problem::invalid(
+                "send exactly one of \"url\" or \"base64\"",
+            ))
+        }
+    };
+    let fields = UploadFields {
+        title: json.title,
+        description: json.description,
+        album: json.album,
+        name: json.name,
+        disable_audio: json.disable_audio.unwrap_or(false),
+    };
+    Ok(Upload::new(source, fields)?)
+}
+
+/// Get an image
+///
+/// Imgur's image object.
+#[utoipa::path(
+    tag = "images",
+    operation_id = "getImage",
+    params(("id" = String, Path, description = "Image id", pattern = "^[A-Za-z0-9]{1,32}$")),
+    responses(
+        (status = 200, description = "The image", body = Image),
+        (status = 400, description = "Bad image id", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[get("/images/{id}")]
+pub async fn get_image(
+    gateway: web::Data<Gateway>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = ImageId::parse(&id)?;
+    let reply = gateway.image(&id).await?;
+    Ok(imgur_json(StatusCode::OK, &reply))
+}
+
+/// Update an image
+///
+/// Changes the title and/or description (at least one) and answers the image
+/// as it is afterwards. `{id}` is the image id in user mode, or the
+/// deletehash of an anonymous upload.
+#[utoipa::path(
+    tag = "images",
+    operation_id = "updateImage",
+    params(("id" = String, Path, description = "Image id or deletehash", pattern = "^[A-Za-z0-9]{1,32}$")),
+    request_body(content = ImageUpdateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated image", body = Image),
+        (status = 400, description = "Bad id, bad JSON, or neither field sent", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[patch("/images/{id}")]
+pub async fn update_image(
+    gateway: web::Data<Gateway>,
+    id: web::Path<String>,
+    body: web::Json<ImageUpdateBody>,
+) -> Result<HttpResponse, Problem> {
+    let id = ImageId::parse(&id)?;
+    let body = body.into_inner();
+    let update = ImageUpdate::new(body.title, body.description)?;
+    let reply = gateway.update_image(&id, &update).await?;
+    Ok(imgur_json(StatusCode::OK, &reply))
+}
+
+/// Delete an image
+///
+/// `{id}` is the image id (user mode) or the deletehash (anonymous uploads).
+#[utoipa::path(
+    tag = "images",
+    operation_id = "deleteImage",
+    params(("id" = String, Path, description = "Image id or deletehash", pattern = "^[A-Za-z0-9]{1,32}$")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+    )
+)]
+#[delete("/images/{id}")]
+pub async fn delete_image(
+    gateway: web::Data<Gateway>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = ImageId::parse(&id)?;
+    let reply = gateway.delete_image(&id).await?;
+    let mut response = HttpResponse::NoContent();
+    copy_rate_limits(&mut response, &reply.rate_limits);
+    Ok(response.finish())
+}

@@ -1,0 +1,192 @@
+//! The local HTTP API: the route table ([`configure`]), its OpenAPI document
+//! ([`openapi`]), and one module per resource. Handlers parse input into
+//! typed values, call one [`Gateway`](crate::gateway::Gateway) operation and
+//! map its result; errors become [`Problem`]s.
+
+mod account;
+mod api_key;
+mod favorites;
+mod health;
+mod images;
+pub mod problem;
+mod schemas;
+
+pub use api_key::ApiKey;
+pub use problem::{Problem, ProblemKind};
+
+use crate::imgur::Reply;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::OpenApi;
+use utoipa_actix_web::{scope, service_config::ServiceConfig, AppExt};
+
+/// Largest JSON body accepted by endpoints other than the upload.
+pub const JSON_LIMIT_BYTES: usize = 256 * 1024;
+
+/// Registers every documented route; the same function feeds the server and
+/// the OpenAPI document, so the two cannot drift.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(
+            scope::scope("/v1")
+                .wrap(from_fn(api_key::require_api_key))
+                .service(account::account)
+                .service(account::rate_limits)
+                .service(favorites::list_favorites)
+                .service(images::upload)
+                .service(images::get_image)
+                .service(images::update_image)
+                .service(images::delete_image)
+                .service(favorites::add_favorite)
+                .service(favorites::remove_favorite)
+                .service(favorites::toggle_favorite),
+        );
+}
+
+/// Extractor settings that turn bad paths, queries and JSON into problems.
+pub fn extractor_config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(JSON_LIMIT_BYTES)
+            .error_handler(|err, _| {
+                let problem = match &err {
+                    actix_web::error::JsonPayloadError::OverflowKnownLength { .. }
+                    | actix_web::error::JsonPayloadError::Overflow { .. } => Problem::new(
+                        ProblemKind::PayloadTooLarge,
+                        format!("JSON bodies are limited to {JSON_LIMIT_BYTES} bytes"),
+                    ),
+                    actix_web::error::JsonPayloadError::ContentType => Problem::new(
+                        ProblemKind::UnsupportedMediaType,
+                        "send the body as application/json",
+                    ),
+                    other => Problem::invalid(format!("invalid JSON body: {other}")),
+                };
+                problem.into()
+            }),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|err, _| Problem::invalid(format!("invalid query: {err}")).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _| Problem::invalid(format!("invalid path: {err}")).into()),
+    );
+}
+
+/// Any route not in the table.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
+    Err(Problem::new(
+        ProblemKind::NotFound,
+        format!("no route for {} {}; see /docs/", req.method(), req.path()),
+    ))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pixgate",
+        description = "A local REST gateway to Imgur. pixgate holds the app's credentials and the user's refresh token, refreshes access tokens transparently, caches favorites, and answers with Imgur's `data` unwrapped from its envelope. Errors are `application/problem+json` (RFC 9457).",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "images", description = "Upload, read, update and delete images"),
+        (name = "favorites", description = "The account's favorites (cached) and favoriting images"),
+        (name = "account", description = "The authorized account and Imgur's rate limits"),
+        (name = "health", description = "Liveness and readiness")
+    ),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of every registered route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    document_v1_conventions(&mut doc);
+    doc
+}
+
+/// Adds what every `/v1` operation shares: the bearer API key, and the
+/// problems any of them can answer (wrong key, and Imgur's failures).
+fn document_v1_conventions(doc: &mut utoipa::openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "The gateway's PIXGATE_API_KEY, when one is configured.",
+                ))
+                .build(),
+        ),
+    );
+    let shared = [
+        (
+            "401",
+            "PIXGATE_API_KEY is set and the request's key is missing or wrong",
+        ),
+        ("429", "Imgur's rate limit was reached; see Retry-After"),
+        (
+            "502",
+            "Imgur failed, answered something unreadable, or could not be reached",
+        ),
+        ("503", "Imgur is over capacity; see Retry-After"),
+        ("504", "Imgur did not answer in time"),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operations: [&mut Option<Operation>; 5] = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![SecurityRequirement::new(
+                "api_key",
+                Vec::<String>::new(),
+            )]);
+            for (status, description) in shared {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| RefOr::T(problem_response(description)));
+            }
+        }
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+/// A JSON response carrying Imgur's `data` and rate-limit headers.
+fn imgur_json(status: StatusCode, reply: &Reply<Bytes>) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CONTENT_TYPE, "application/json"));
+    problem::copy_rate_limits(&mut response, &reply.rate_limits);
+    response.body(reply.data.clone())
+}

@@ -1,0 +1,297 @@
+//! `application/problem+json` (RFC 9457): every error the API answers, and
+//! the one place that decides which HTTP status each failure gets.
+
+use crate::imgur::{self, ErrorKind, RateLimits};
+use crate::model::InvalidInput;
+use crate::upload::SpoolError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
+use serde::Serialize;
+use std::fmt;
+use utoipa::ToSchema;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The kinds of problem, each with a stable `type` URI ending in its slug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// 400: malformed input.
+    InvalidInput,
+    /// 401: `PIXGATE_API_KEY` is set and the request's key is missing or wrong.
+    Unauthorized,
+    /// 403: no user authorization, or Imgur rejected the refresh token.
+    AuthorizationRequired,
+    /// 404: Imgur has no such thing, or no such route.
+    NotFound,
+    /// 413: upload or body over its limit.
+    PayloadTooLarge,
+    /// 415: a body of a media type the endpoint does not take.
+    UnsupportedMediaType,
+    /// 429: Imgur's rate limit.
+    RateLimited,
+    /// 503: Imgur is over capacity.
+    UpstreamOverCapacity,
+    /// 503: `/readyz` while no access token can be had.
+    NotReady,
+    /// 502: Imgur failed or answered something unreadable.
+    UpstreamError,
+    /// 504: Imgur did not answer in time.
+    UpstreamTimeout,
+    /// 500: a local failure (disk); details are logged.
+    Internal,
+}
+
+impl ProblemKind {
+    fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        use ProblemKind::*;
+        match self {
+            InvalidInput => (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input"),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or wrong API key",
+            ),
+            AuthorizationRequired => (
+                StatusCode::FORBIDDEN,
+                "authorization-required",
+                "Imgur authorization required",
+            ),
+            NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Imgur rate limit reached",
+            ),
+            UpstreamOverCapacity => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream-over-capacity",
+                "Imgur is over capacity",
+            ),
+            NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
+            UpstreamError => (StatusCode::BAD_GATEWAY, "upstream-error", "Imgur failed"),
+            UpstreamTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream-timeout",
+                "Imgur did not answer in time",
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+/// An RFC 9457 problem. Never carries a secret: details come from input
+/// validation or from Imgur's own error text.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:pixgate:problem:authorization-required",
+    "title": "Imgur authorization required",
+    "status": 403,
+    "detail": "pixgate has no Imgur user authorization. Set IMGUR_CLIENT_SECRET and IMGUR_REFRESH_TOKEN and restart pixgate."
+}))]
+pub struct Problem {
+    /// A stable URI naming the kind of problem; its last segment is the slug
+    /// (e.g. `authorization-required`).
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened in this case, and what to do.
+    pub detail: String,
+    /// The HTTP status Imgur answered, when Imgur answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<u16>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    retry_after: Option<u64>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    rate_limits: RateLimits,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        let (status, slug, title) = kind.parts();
+        Self {
+            problem_type: format!("urn:pixgate:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            upstream_status: None,
+            retry_after: None,
+            rate_limits: RateLimits::default(),
+        }
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::InvalidInput, detail)
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.title, self.detail)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        Problem::status_code(self)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(Problem::status_code(self));
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.status == 401 {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        copy_rate_limits(&mut response, &self.rate_limits);
+        let body = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        response.body(body)
+    }
+}
+
+/// Copies Imgur's rate-limit headers onto a response.
+pub fn copy_rate_limits(response: &mut HttpResponseBuilder, rate_limits: &RateLimits) {
+    for (name, value) in &rate_limits.0 {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            response.insert_header((name, value));
+        }
+    }
+}
+
+/// The one mapping from Imgur failures to HTTP.
+impl From<imgur::Error> for Problem {
+    fn from(error: imgur::Error) -> Self {
+        let (kind, retry_after) = match &error.kind {
+            ErrorKind::AuthorizationRequired(_) | ErrorKind::InvalidToken => {
+                (ProblemKind::AuthorizationRequired, None)
+            }
+            ErrorKind::NotFound { .. } => (ProblemKind::NotFound, None),
+            ErrorKind::Rejected { .. } => (ProblemKind::InvalidInput, None),
+            ErrorKind::RateLimited { retry_after, .. } => {
+                (ProblemKind::RateLimited, Some(*retry_after))
+            }
+            ErrorKind::OverCapacity { retry_after, .. } => {
+                (ProblemKind::UpstreamOverCapacity, Some(*retry_after))
+            }
+            ErrorKind::Upstream { .. }
+            | ErrorKind::InvalidResponse { .. }
+            | ErrorKind::Unreachable(_) => (ProblemKind::UpstreamError, None),
+            ErrorKind::Timeout => (ProblemKind::UpstreamTimeout, None),
+            ErrorKind::Spool(_) => (ProblemKind::Internal, None),
+        };
+        if kind == ProblemKind::Internal || kind == ProblemKind::UpstreamError {
+            tracing::warn!(error = %error, upstream_status = ?error.upstream_status, "upstream call failed");
+        }
+        let detail = match (&error.kind, error.upstream_status) {
+            (ErrorKind::NotFound { message } | ErrorKind::Rejected { message }, _) => {
+                format!("Imgur: {message}")
+            }
+            (ErrorKind::Upstream { message }, Some(status)) => {
+                format!("Imgur answered HTTP {status}: {message}")
+            }
+            (ErrorKind::Spool(_), _) => "the upload could not be read back from local disk".into(),
+            (kind, _) => kind.to_string(),
+        };
+        let mut problem = Problem::new(kind, detail);
+        problem.upstream_status = error.upstream_status;
+        problem.retry_after = retry_after;
+        problem.rate_limits = error.rate_limits;
+        problem
+    }
+}
+
+impl From<InvalidInput> for Problem {
+    fn from(error: InvalidInput) -> Self {
+        Problem::invalid(error.0)
+    }
+}
+
+impl From<SpoolError> for Problem {
+    fn from(error: SpoolError) -> Self {
+        match error {
+            SpoolError::TooLarge { limit } => Problem::new(
+                ProblemKind::PayloadTooLarge,
+                format!(
+                    "the file is larger than Imgur's limit of {} MiB for this field",
+                    limit / (1024 * 1024)
+                ),
+            ),
+            SpoolError::Io(e) => {
+                tracing::error!(error = %e, "could not spool an upload");
+                Problem::new(
+                    ProblemKind::Internal,
+                    "the upload could not be stored temporarily",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(kind: ErrorKind) -> u16 {
+        Problem::from(imgur::Error::local(kind)).status
+    }
+
+    #[test]
+    fn imgur_failures_map_to_the_contracted_statuses() {
+        let m = || String::from("m");
+        assert_eq!(status_of(ErrorKind::AuthorizationRequired(m())), 403);
+        assert_eq!(status_of(ErrorKind::NotFound { message: m() }), 404);
+        assert_eq!(
+            status_of(ErrorKind::RateLimited {
+                message: m(),
+                retry_after: 5
+            }),
+            429
+        );
+        assert_eq!(
+            status_of(ErrorKind::OverCapacity {
+                message: m(),
+                retry_after: 5
+            }),
+            503
+        );
+        assert_eq!(status_of(ErrorKind::Upstream { message: m() }), 502);
+        assert_eq!(status_of(ErrorKind::InvalidResponse { detail: m() }), 502);
+        assert_eq!(status_of(ErrorKind::Unreachable(m())), 502);
+        assert_eq!(status_of(ErrorKind::Timeout), 504);
+    }
+
+    #[test]
+    fn the_type_uri_ends_in_the_slug() {
+        let problem = Problem::new(ProblemKind::AuthorizationRequired, "x");
+        assert!(problem.problem_type.ends_with("authorization-required"));
+    }
+}

@@ -1,0 +1,287 @@
+//! The favorites cache: pages of the account's favorites, pre-serialized
+//! with their ETag, bounded in bytes.
+//!
+//! Fills go through moka's `and_try_compute_with`, which runs one compute at
+//! a time per key: the first caller fetches, every caller queued behind it
+//! finds the fresh page and fetches nothing, so concurrent misses for one
+//! key make one upstream call. Each fill runs in a spawned task so a client
+//! that disconnects while it leads the fill cannot cancel it for the callers
+//! waiting behind it.
+//!
+//! Entries live for `ttl + stale_grace`: past `ttl` a page is refetched, but
+//! if Imgur fails meanwhile the old page is served as `STALE`.
+//!
+//! Invalidation bumps a generation that is part of every key, so a fill
+//! that started before a favorite change cannot put its old page back.
+
+use crate::imgur::{Error, ErrorKind, RateLimits};
+use crate::model::FavoritesSort;
+use bytes::Bytes;
+use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Fixed per-entry overhead counted against the byte budget.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
+
+/// Which page of whose favorites.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    account: String,
+    generation: u64,
+    page: u32,
+    sort: FavoritesSort,
+}
+
+/// A cached page: Imgur's `data` bytes, ready to send.
+#[derive(Debug)]
+pub struct CachedPage {
+    pub body: Bytes,
+    /// A strong ETag, quoted.
+    pub etag: String,
+    pub rate_limits: RateLimits,
+    fetched_at: Instant,
+}
+
+impl CachedPage {
+    pub fn new(body: Bytes, rate_limits: RateLimits) -> Self {
+        let digest = Sha256::digest(&body);
+        let etag = format!(
+            "\"{}\"",
+            digest[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        Self {
+            body,
+            etag,
+            rate_limits,
+            fetched_at: Instant::now(),
+        }
+    }
+}
+
+/// How a page was obtained, sent as `X-Cache`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    /// Expired, served because Imgur failed.
+    Stale,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss => "MISS",
+            Self::Stale => "STALE",
+        }
+    }
+}
+
+/// The favorites cache; cheap to share behind `web::Data`.
+pub struct FavoritesCache {
+    pages: Cache<PageKey, Arc<CachedPage>>,
+    ttl: Duration,
+    generation: AtomicU64,
+}
+
+impl FavoritesCache {
+    pub fn new(ttl: Duration, stale_grace: Duration, max_bytes: u64) -> Self {
+        let pages = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &PageKey, page: &Arc<CachedPage>| {
+                let bytes = page.body.len() + key.account.len() + ENTRY_OVERHEAD_BYTES;
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .time_to_live(ttl + stale_grace)
+            .build();
+        Self {
+            pages,
+            ttl,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The key of a page under the current generation.
+    pub fn key(&self, account: &str, page: u32, sort: FavoritesSort) -> PageKey {
+        PageKey {
+            account: account.to_owned(),
+            generation: self.generation.load(Ordering::Acquire),
+            page,
+            sort,
+        }
+    }
+
+    /// The page for `key`: fresh from the cache, or fetched with `fetch`
+    /// (always when `force`), or stale when the fetch fails with an
+    /// upstream failure and an expired page is still within its grace.
+    pub async fn get_or_fetch<F, Fut>(
+        &self,
+        key: PageKey,
+        force: bool,
+        fetch: F,
+    ) -> Result<(Arc<CachedPage>, CacheStatus), Error>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<CachedPage, Error>> + Send + 'static,
+    {
+        let ttl = self.ttl;
+        if !force {
+            if let Some(page) = self.pages.get(&key).await {
+                if page.fetched_at.elapsed() < ttl {
+                    return Ok((page, CacheStatus::Hit));
+                }
+            }
+        }
+        let pages = self.pages.clone();
+        let fill = tokio::spawn(async move {
+            pages
+                .entry(key)
+                .and_try_compute_with(|existing| async move {
+                    let existing = existing.map(|entry| entry.into_value());
+                    if let Some(page) = &existing {
+                        if !force && page.fetched_at.elapsed() < ttl {
+                            return Ok(Op::Nop);
+                        }
+                    }
+                    match fetch().await {
+                        Ok(page) => Ok(Op::Put(Arc::new(page))),
+                        Err(e) if existing.is_some() && e.is_upstream_failure() => {
+                            tracing::warn!(error = %e, "Imgur failed; serving the stale favorites page");
+                            Ok(Op::Nop)
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
+        });
+        let outcome = fill.await.map_err(|join| {
+            tracing::error!(error = %join, "favorites cache fill failed");
+            Error::local(ErrorKind::Unreachable(
+                "the favorites fetch failed unexpectedly".into(),
+            ))
+        })??;
+        match outcome {
+            CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
+                Ok((entry.into_value(), CacheStatus::Miss))
+            }
+            CompResult::Unchanged(entry) => {
+                let page = entry.into_value();
+                let status = if !force && page.fetched_at.elapsed() < ttl {
+                    CacheStatus::Hit
+                } else {
+                    CacheStatus::Stale
+                };
+                Ok((page, status))
+            }
+            CompResult::StillNone(_) | CompResult::Removed(_) => Err(Error::local(
+                ErrorKind::Unreachable("the favorites page vanished from the cache".into()),
+            )),
+        }
+    }
+
+    /// Forgets every cached page (after a favorite change through the gateway).
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.pages.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn page(body: &'static str) -> CachedPage {
+        CachedPage::new(Bytes::from_static(body.as_bytes()), RateLimits::default())
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_fetch_once() {
+        let cache = Arc::new(FavoritesCache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            1 << 20,
+        ));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (cache, fetches) = (cache.clone(), fetches.clone());
+            tasks.push(tokio::spawn(async move {
+                let key = cache.key("demo", 0, FavoritesSort::Newest);
+                cache
+                    .get_or_fetch(key, false, move || async move {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(page("[]"))
+                    })
+                    .await
+                    .map(|(_, status)| status)
+            }));
+        }
+        let mut misses = 0;
+        for task in tasks {
+            if task.await.expect("joined").expect("ok") == CacheStatus::Miss {
+                misses += 1;
+            }
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(misses, 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_page_is_served_stale_when_imgur_fails() {
+        let cache = FavoritesCache::new(Duration::ZERO, Duration::from_secs(60), 1 << 20);
+        let key = || cache.key("demo", 0, FavoritesSort::Newest);
+        cache
+            .get_or_fetch(key(), false, || async { Ok(page("[1]")) })
+            .await
+            .expect("filled");
+        let (stale, status) = cache
+            .get_or_fetch(key(), false, || async {
+                Err(Error::local(ErrorKind::Timeout))
+            })
+            .await
+            .expect("stale page");
+        assert_eq!(status, CacheStatus::Stale);
+        assert_eq!(stale.body, Bytes::from_static(b"[1]"));
+        let refused = cache
+            .get_or_fetch(key(), false, || async {
+                Err(Error::local(ErrorKind::NotFound {
+                    message: "gone".into(),
+                }))
+            })
+            .await;
+        assert!(
+            refused.is_err(),
+            "only upstream failures fall back to stale pages"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalidation_makes_the_next_read_fetch() {
+        let cache = FavoritesCache::new(Duration::from_secs(60), Duration::ZERO, 1 << 20);
+        let read = |body: &'static str| {
+            cache.get_or_fetch(
+                cache.key("demo", 0, FavoritesSort::Newest),
+                false,
+                move || async move { Ok(page(body)) },
+            )
+        };
+        assert_eq!(read("a").await.expect("ok").1, CacheStatus::Miss);
+        assert_eq!(read("b").await.expect("ok").1, CacheStatus::Hit);
+        cache.invalidate();
+        let (page, status) = read("c").await.expect("ok");
+        assert_eq!(
+            (status, page.body.as_ref()),
+            (CacheStatus::Miss, b"c".as_ref())
+        );
+    }
+}

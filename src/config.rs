@@ -1,0 +1,237 @@
+//! Configuration: command-line flags, each also readable from its environment
+//! variable (and so from `.env`, which `main` loads first).
+
+use crate::secret::Secret;
+use clap::{Args, Parser, Subcommand};
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The `pixgate` command line.
+#[derive(Parser)]
+#[command(
+    name = "pixgate",
+    version,
+    about = "A local REST gateway to Imgur: tokens held and refreshed server-side, favorites cached, OpenAPI docs at /docs/."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; serving the gateway is the default.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Print the OpenAPI document the server serves at /openapi.json.
+    Openapi,
+}
+
+/// Flags of the server. Every one can also be set through its environment variable.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Imgur application client id.
+    #[arg(long, env = "IMGUR_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Imgur application client secret (needed for user calls and token refresh).
+    #[arg(long, env = "IMGUR_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<Secret>,
+    /// Initial refresh token; without one only anonymous upload and delete-by-deletehash work.
+    #[arg(long, env = "IMGUR_REFRESH_TOKEN", hide_env_values = true)]
+    pub refresh_token: Option<Secret>,
+    /// Base URL of both Imgur's /3/ API and its /oauth2/ endpoints.
+    #[arg(long, env = "IMGUR_API_URL", default_value = "https://api.imgur.com")]
+    pub imgur_api_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "PIXGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// When set, every /v1/ request must send `Authorization: Bearer <key>`.
+    #[arg(long, env = "PIXGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret>,
+    /// Allow listening on a non-loopback address without an API key.
+    #[arg(long, env = "PIXGATE_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+    /// Durable token store [default: $XDG_STATE_HOME/pixgate/tokens.json, else ~/.local/state/pixgate/tokens.json].
+    #[arg(long, env = "PIXGATE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Favorites cache lifetime, in seconds.
+    #[arg(long, env = "PIXGATE_FAVORITES_TTL", default_value_t = 60)]
+    pub favorites_ttl: u64,
+    /// How long an expired favorites page may still be served when Imgur fails, in seconds.
+    #[arg(long, env = "PIXGATE_FAVORITES_STALE_GRACE", default_value_t = 3600)]
+    pub favorites_stale_grace: u64,
+    /// Favorites cache capacity, in bytes.
+    #[arg(long, env = "PIXGATE_CACHE_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_max_bytes: u64,
+    /// Limit for one upstream call, in seconds (an upload's limit grows with its size).
+    #[arg(long, env = "PIXGATE_UPSTREAM_TIMEOUT", default_value_t = 30)]
+    pub upstream_timeout: u64,
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "PIXGATE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Run against a built-in fake Imgur with a seeded demo account: nothing reaches Imgur.
+    #[arg(long, env = "PIXGATE_DEMO")]
+    pub demo: bool,
+}
+
+/// A configuration error, reported before anything starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("IMGUR_CLIENT_ID (or --client-id) is required; register an app at https://api.imgur.com/oauth2/addclient, or try `pixgate --demo`")]
+    MissingClientId,
+    #[error("IMGUR_REFRESH_TOKEN is set but IMGUR_CLIENT_SECRET is not: refreshing tokens needs the client secret")]
+    MissingClientSecret,
+    #[error("cannot resolve listen address {0:?}")]
+    BadListenAddress(String),
+    #[error("refusing to listen on non-loopback address {0} without PIXGATE_API_KEY; set an API key or pass --allow-unauthenticated")]
+    UnauthenticatedNonLoopback(String),
+    #[error("IMGUR_API_URL must be an http(s) URL, got {0:?}")]
+    BadApiUrl(String),
+    #[error(
+        "cannot find a home for the token file: set PIXGATE_TOKEN_FILE, XDG_STATE_HOME or HOME"
+    )]
+    NoTokenFileLocation,
+}
+
+/// Imgur connection settings.
+#[derive(Clone, Debug)]
+pub struct ImgurConfig {
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    /// Without a trailing slash.
+    pub api_url: String,
+    pub timeout: Duration,
+}
+
+/// The validated configuration the application is built from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub imgur: ImgurConfig,
+    pub listen: String,
+    pub api_key: Option<Secret>,
+    pub token_file: PathBuf,
+    pub favorites_ttl: Duration,
+    pub favorites_stale_grace: Duration,
+    pub cache_max_bytes: u64,
+    pub workers: Option<usize>,
+}
+
+impl ServerArgs {
+    /// Validates the flags into a [`Config`] (for a non-demo run).
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let client_id = non_empty(self.client_id).ok_or(ConfigError::MissingClientId)?;
+        let client_secret = self.client_secret.filter(|s| !s.expose().is_empty());
+        let refresh_token = self.refresh_token.filter(|s| !s.expose().is_empty());
+        let api_key = self.api_key.filter(|s| !s.expose().is_empty());
+        if refresh_token.is_some() && client_secret.is_none() {
+            return Err(ConfigError::MissingClientSecret);
+        }
+        let api_url = self.imgur_api_url.trim_end_matches('/').to_owned();
+        if reqwest::Url::parse(&api_url)
+            .map(|u| !matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(true)
+        {
+            return Err(ConfigError::BadApiUrl(api_url));
+        }
+        if api_key.is_none() && !self.allow_unauthenticated && !is_loopback(&self.listen)? {
+            return Err(ConfigError::UnauthenticatedNonLoopback(self.listen));
+        }
+        let token_file = match self.token_file {
+            Some(path) => path,
+            None => default_token_file().ok_or(ConfigError::NoTokenFileLocation)?,
+        };
+        Ok(Config {
+            imgur: ImgurConfig {
+                client_id,
+                client_secret,
+                refresh_token,
+                api_url,
+                timeout: Duration::from_secs(self.upstream_timeout.max(1)),
+            },
+            listen: self.listen,
+            api_key,
+            token_file,
+            favorites_ttl: Duration::from_secs(self.favorites_ttl),
+            favorites_stale_grace: Duration::from_secs(self.favorites_stale_grace),
+            cache_max_bytes: self.cache_max_bytes,
+            workers: self.workers.filter(|n| *n > 0),
+        })
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// True when every address `listen` resolves to is a loopback address.
+fn is_loopback(listen: &str) -> Result<bool, ConfigError> {
+    let addrs: Vec<_> = listen
+        .to_socket_addrs()
+        .map_err(|_| ConfigError::BadListenAddress(listen.to_owned()))?
+        .collect();
+    Ok(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()))
+}
+
+/// `$XDG_STATE_HOME/pixgate/tokens.json`, falling back to `~/.local/state/pixgate/tokens.json`.
+pub fn default_token_file() -> Option<PathBuf> {
+    let state_home = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/state"))
+        })?;
+    Some(state_home.join("pixgate").join("tokens.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServerArgs {
+        let mut argv = vec![
+            "pixgate",
+            "--client-id",
+            "abc",
+            "--token-file",
+            "/tmp/t.json",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("valid arguments").server
+    }
+
+    #[test]
+    fn loopback_listen_needs_no_api_key() {
+        assert!(args(&["--listen", "127.0.0.1:0"]).into_config().is_ok());
+        assert!(args(&["--listen", "[::1]:0"]).into_config().is_ok());
+    }
+
+    #[test]
+    fn non_loopback_listen_is_refused_without_api_key() {
+        let err = args(&["--listen", "0.0.0.0:0"]).into_config().unwrap_err();
+        assert!(matches!(err, ConfigError::UnauthenticatedNonLoopback(_)));
+        assert!(args(&["--listen", "0.0.0.0:0", "--allow-unauthenticated"])
+            .into_config()
+            .is_ok());
+        assert!(args(&["--listen", "0.0.0.0:0", "--api-key", "k"])
+            .into_config()
+            .is_ok());
+    }
+
+    #[test]
+    fn refresh_token_without_client_secret_is_refused() {
+        let err = args(&["--refresh-token", "r"]).into_config().unwrap_err();
+        assert!(matches!(err, ConfigError::MissingClientSecret));
+    }
+
+    #[test]
+    fn api_url_loses_its_trailing_slash() {
+        let config = args(&["--imgur-api-url", "http://127.0.0.1:9/"])
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.imgur.api_url, "http://127.0.0.1:9");
+    }
+}

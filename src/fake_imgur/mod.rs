@@ -1,0 +1,333 @@
+//! A fake Imgur API server for integration tests and `--demo` mode.
+//!
+//! [`FakeImgur::start`] binds `127.0.0.1:0` and serves, on one actix worker, the
+//! part of Imgur that pixgate talks to, in Imgur's real wire format (see
+//! `imgur-api.md` in the shared reference notes):
+//!
+//! | Route | [`Endpoint`] |
+//! |---|---|
+//! | `POST /oauth2/token` (grants `refresh_token`, `authorization_code`, `pin`) | `Token` |
+//! | `GET /3/account/{username\|me}` | `Account` |
+//! | `GET /3/account/{username\|me}/favorites[/{page}[/{newest\|oldest}]]` | `Favorites` |
+//! | `POST /3/image`, `POST /3/upload` (multipart, urlencoded, raw `image/*`) | `Upload` |
+//! | `GET /3/image/{id}` | `GetImage` |
+//! | `POST`/`PUT /3/image/{id\|deletehash}` | `UpdateImage` |
+//! | `DELETE /3/image/{id\|deletehash}` | `DeleteImage` |
+//! | `POST /3/image/{id}/favorite` (a toggle) | `Favorite` |
+//! | `GET /3/credits` | `Credits` |
+//!
+//! Everything else answers 404 in the `{data,success,status}` envelope.
+//!
+//! # What it emulates
+//! - OAuth2 with refresh-token rotation: every refresh issues a new access token and a
+//!   new refresh token; by default the old refresh token is then rejected with
+//!   Imgur's 400 `Invalid refresh token`.
+//! - Access tokens that expire after their lifetime (or on demand) and are then
+//!   answered with Imgur's 403 `The access token provided is invalid.`.
+//! - Rate-limit headers on every `/3` answer and the `/3/credits` body.
+//! - Uploads that are streamed: a file part is hashed (SHA-256) as it arrives and only
+//!   its hash, size and first bytes are kept, so even a 200 MiB video costs no memory.
+//! - One account (`FakeConfig::account_username`) whose favorites are seeded with
+//!   images owned by another account, `someone`.
+//!
+//! # Controls
+//! Tokens: [`FakeImgur::expire_access_tokens`], [`FakeImgur::revoke_refresh_tokens`],
+//! [`FakeImgur::set_access_token_lifetime`], [`FakeImgur::set_token_delay`],
+//! [`FakeImgur::set_rotation_invalidates_old`], [`FakeImgur::issue_code`],
+//! [`FakeImgur::issue_pin`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
+//! (every error shape Imgur has been seen to send). Inspection:
+//! [`FakeImgur::calls`], [`FakeImgur::requests`], [`FakeImgur::image`],
+//! [`FakeImgur::favorite_ids`], [`FakeImgur::issued_access_tokens`].
+
+mod body;
+mod server;
+mod state;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+
+use state::Shared;
+
+/// A running fake Imgur. Dropping the handle does not stop the server; call
+/// [`FakeImgur::stop`] for that.
+pub struct FakeImgur {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+/// The fake's fixed identity and seed data.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// The only client id accepted (`Authorization: Client-ID …` and the token endpoint).
+    pub client_id: String,
+    /// The client secret the token endpoint expects.
+    pub client_secret: String,
+    /// The refresh token that is valid at start.
+    pub refresh_token: String,
+    /// The one account that tokens belong to.
+    pub account_username: String,
+    /// That account's numeric id.
+    pub account_id: u64,
+    /// Lifetime of issued access tokens (and the `expires_in` the token endpoint sends).
+    pub access_token_lifetime: Duration,
+    /// How many images are seeded as favorites of the account.
+    pub favorites: usize,
+    /// How many favorites one page of `/favorites/{page}` holds.
+    pub favorites_page_size: usize,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            client_id: "fake-client-id".to_owned(),
+            client_secret: "fake-client-secret".to_owned(),
+            refresh_token: "fake-refresh-token-0".to_owned(),
+            account_username: "demo".to_owned(),
+            account_id: 4242,
+            access_token_lifetime: Duration::from_secs(3600),
+            favorites: 12,
+            favorites_page_size: 10,
+        }
+    }
+}
+
+/// Which fake route a request hit; used by [`FakeImgur::calls`] and [`Fault::endpoint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /oauth2/token`
+    Token,
+    /// `GET /3/account/{username|me}`
+    Account,
+    /// `GET /3/account/{username|me}/favorites/...`
+    Favorites,
+    /// `POST /3/image` or `POST /3/upload`
+    Upload,
+    /// `GET /3/image/{id}`
+    GetImage,
+    /// `POST|PUT /3/image/{id|deletehash}`
+    UpdateImage,
+    /// `DELETE /3/image/{id|deletehash}`
+    DeleteImage,
+    /// `POST /3/image/{id}/favorite`
+    Favorite,
+    /// `GET /3/credits`
+    Credits,
+    /// Any other path or method.
+    Other,
+}
+
+/// One request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// The route it matched.
+    pub endpoint: Endpoint,
+    /// The HTTP method, e.g. `POST`.
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    /// The raw `Authorization` header value.
+    pub authorization: Option<String>,
+    /// Form, multipart and JSON text fields. A file part is recorded as
+    /// `"<file: N bytes>"`; a text value over 4096 bytes as `"<text: N bytes>"`.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// An image as the fake stores it.
+#[derive(Clone, Debug)]
+pub struct StoredImage {
+    /// 7 alphanumerics for uploads, 8 for seeded favorites.
+    pub id: String,
+    /// 15 alphanumerics; lets anyone update or delete the image.
+    pub deletehash: String,
+    /// The owning account's username; `None` for an anonymous upload.
+    pub owner: Option<String>,
+    /// `None` when unset or set to an empty string.
+    pub title: Option<String>,
+    /// `None` when unset or set to an empty string.
+    pub description: Option<String>,
+    /// The part's content type, else sniffed, else `application/octet-stream`.
+    pub mime: String,
+    /// Bytes received (0 for a URL upload).
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the uploaded bytes.
+    pub sha256: String,
+    /// A `video/*` type or the `video` field.
+    pub is_video: bool,
+    /// The URL given for a `type=url` upload (never fetched).
+    pub source_url: Option<String>,
+    /// Whether the configured account has favorited it.
+    pub favorite: bool,
+}
+
+/// A failure to serve instead of (or, for `Delay`, before) the normal answer.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// The endpoint it applies to; `None` means any endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// What to answer.
+    pub kind: FaultKind,
+    /// How many of the next matching requests get it.
+    pub times: usize,
+}
+
+/// The shapes of failure Imgur has been seen to send.
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    /// HTTP N, `{"data":{"error":"Internal server error","request":..,"method":..},"success":false,"status":N}`.
+    ServerError(u16),
+    /// HTTP N, `{"data":"An error occurred","success":false,"status":N}`.
+    BareStringError(u16),
+    /// HTTP N, `data.error` is `{"code":1003,"message":..,"type":"Exception_UploadError","exception":[]}`.
+    ObjectError(u16),
+    /// HTTP 429, `application/vnd.imgur.v1+json`, `{"errors":[{"id":"legacy-api-…","code":"429",…}]}`.
+    ErrorsArray429,
+    /// HTTP 429 "You are uploading too fast…" with `X-RateLimit-UserRemaining: 0`,
+    /// `X-RateLimit-UserReset: user_reset_secs` (seconds) and `Retry-After` when `Some`.
+    RateLimited {
+        /// The `Retry-After` value in seconds; no header when `None`.
+        retry_after: Option<u64>,
+        /// The `X-RateLimit-UserReset` value, in seconds from now.
+        user_reset_secs: u64,
+    },
+    /// HTTP N (403 or 500), `"Imgur is temporarily over capacity. Please try again later."`.
+    OverCapacityJson(u16),
+    /// HTTP 503 HTML "Imgur is over capacity!" page.
+    OverCapacityHtml,
+    /// HTTP N, an unrelated HTML error page.
+    Html(u16),
+    /// HTTP 503 with `Content-Length: 0`.
+    Empty503,
+    /// HTTP 200 `application/json` with a truncated body.
+    InvalidJson,
+    /// Sleep this long, then answer normally.
+    Delay(Duration),
+    /// The 403 invalid-token answer even for a valid token.
+    InvalidToken,
+}
+
+impl FakeImgur {
+    /// Starts the fake on `127.0.0.1:0` with its own actix `HttpServer` (one worker),
+    /// spawned with `tokio::spawn`. Works inside `#[tokio::test]` (any flavor) and
+    /// inside `#[actix_web::main]`.
+    pub async fn start(config: FakeConfig) -> std::io::Result<FakeImgur> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let handle = server::spawn(listener, Arc::clone(&shared))?;
+        tracing::info!(%addr, "fake Imgur listening");
+        Ok(FakeImgur {
+            shared,
+            addr,
+            handle,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the base of both `/3/...` and `/oauth2/...`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The configuration it was started with.
+    pub fn config(&self) -> &FakeConfig {
+        &self.shared.config
+    }
+
+    /// The most recently issued refresh token (the one valid right now, unless
+    /// [`FakeImgur::revoke_refresh_tokens`] was called since).
+    pub fn current_refresh_token(&self) -> String {
+        self.shared.state().current_refresh.clone()
+    }
+
+    /// Every refresh token the token endpoint accepts right now, oldest first.
+    pub fn valid_refresh_tokens(&self) -> Vec<String> {
+        self.shared.state().valid_refresh.clone()
+    }
+
+    /// Every access token ever issued, oldest first.
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.shared.state().issued_access.clone()
+    }
+
+    /// Makes every access token issued so far invalid (403 invalid-token).
+    pub fn expire_access_tokens(&self) {
+        self.shared.state().expire_access_tokens();
+    }
+
+    /// Makes every refresh token issued so far invalid (400 `Invalid refresh token`).
+    /// Tokens issued later (via a code or pin) are valid.
+    pub fn revoke_refresh_tokens(&self) {
+        self.shared.state().valid_refresh.clear();
+    }
+
+    /// Lifetime of access tokens issued from now on.
+    pub fn set_access_token_lifetime(&self, d: Duration) {
+        self.shared.state().access_token_lifetime = d;
+    }
+
+    /// The token endpoint sleeps this long before it looks at the request.
+    pub fn set_token_delay(&self, d: Duration) {
+        self.shared.state().token_delay = d;
+    }
+
+    /// Whether a refresh makes the refresh token it used invalid (default `true`).
+    pub fn set_rotation_invalidates_old(&self, yes: bool) {
+        self.shared.state().rotation_invalidates_old = yes;
+    }
+
+    /// A single-use code for `grant_type=authorization_code`.
+    pub fn issue_code(&self) -> String {
+        self.shared.state().issue_code()
+    }
+
+    /// A single-use pin for `grant_type=pin`.
+    pub fn issue_pin(&self) -> String {
+        self.shared.state().issue_pin()
+    }
+
+    /// Queues a fault. Faults are consumed in FIFO order among those matching the endpoint.
+    pub fn inject(&self, fault: Fault) {
+        if fault.times > 0 {
+            self.shared.state().faults.push_back(fault);
+        }
+    }
+
+    /// Requests received for `endpoint`, counted before faults and auth are applied.
+    pub fn calls(&self, endpoint: Endpoint) -> usize {
+        self.shared
+            .state()
+            .calls
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.state().requests.clone()
+    }
+
+    /// The stored image with this id (not deletehash), if it exists.
+    pub fn image(&self, id: &str) -> Option<StoredImage> {
+        self.shared
+            .state()
+            .images
+            .get(id)
+            .map(|image| image.stored.clone())
+    }
+
+    /// The account's favorites, newest first.
+    pub fn favorite_ids(&self) -> Vec<String> {
+        self.shared.state().favorites.clone()
+    }
+
+    /// Stops the server gracefully (open connections get up to one second).
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}

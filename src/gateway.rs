@@ -1,0 +1,144 @@
+//! The operations the local API offers, on top of the Imgur client and the
+//! favorites cache. Handlers call exactly one of these.
+
+use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
+use crate::imgur::{self, Error, ErrorKind, ImgurClient, Mode, Reply};
+use crate::model::{FavoritesSort, ImageId, ImageUpdate};
+use crate::upload::Upload;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// A favorites page and how the cache produced it.
+pub struct FavoritesPage {
+    pub page: Arc<CachedPage>,
+    pub status: CacheStatus,
+}
+
+/// A new image: its id and Imgur's image object.
+pub struct Uploaded {
+    pub id: String,
+    pub image: Reply<Bytes>,
+}
+
+/// The gateway's operations.
+pub struct Gateway {
+    imgur: ImgurClient,
+    favorites: FavoritesCache,
+}
+
+impl Gateway {
+    pub fn new(imgur: ImgurClient, favorites: FavoritesCache) -> Self {
+        Self { imgur, favorites }
+    }
+
+    /// Ready when a user access token can be had, or in anonymous mode.
+    pub async fn readiness(&self) -> Result<Mode, Error> {
+        match self.imgur.tokens().mode() {
+            Mode::Anonymous => Ok(Mode::Anonymous),
+            Mode::User => self.imgur.tokens().access_token().await.map(|_| Mode::User),
+        }
+    }
+
+    /// The authorized account.
+    pub async fn account(&self) -> Result<Reply<Bytes>, Error> {
+        self.imgur.account().await
+    }
+
+    /// A page of the account's favorites, from the cache when fresh.
+    /// `refresh` (a `Cache-Control: no-cache` request) bypasses the cache and
+    /// stores what it fetched.
+    pub async fn favorites(
+        &self,
+        page: u32,
+        sort: FavoritesSort,
+        refresh: bool,
+    ) -> Result<FavoritesPage, Error> {
+        let account = self.imgur.tokens().user_account().await?;
+        let username = account.username.unwrap_or_else(|| "me".to_owned());
+        let key = self.favorites.key(&username, page, sort);
+        let imgur = self.imgur.clone();
+        let (page, status) = self
+            .favorites
+            .get_or_fetch(key, refresh, move || async move {
+                let reply = imgur.favorites(&username, page, sort).await?;
+                Ok(CachedPage::new(reply.data, reply.rate_limits))
+            })
+            .await?;
+        Ok(FavoritesPage { page, status })
+    }
+
+    /// Uploads an image or video, as the user in user mode, else anonymously.
+    pub async fn upload(&self, upload: &Upload) -> Result<Uploaded, Error> {
+        let image = self.imgur.upload(upload).await?;
+        let id = imgur::image_id(&image.data).ok_or_else(|| Error {
+            kind: ErrorKind::InvalidResponse {
+                detail: "Imgur's upload answer has no image id".into(),
+            },
+            upstream_status: Some(200),
+            rate_limits: image.rate_limits.clone(),
+        })?;
+        Ok(Uploaded { id, image })
+    }
+
+    /// One image.
+    pub async fn image(&self, id: &ImageId) -> Result<Reply<Bytes>, Error> {
+        self.imgur.image(id).await
+    }
+
+    /// Changes title and/or description; returns the image as it is afterwards.
+    pub async fn update_image(
+        &self,
+        id: &ImageId,
+        update: &ImageUpdate,
+    ) -> Result<Reply<Bytes>, Error> {
+        self.imgur.update_image(id, update).await?;
+        self.imgur.image(id).await
+    }
+
+    /// Deletes by id (user mode) or deletehash.
+    pub async fn delete_image(&self, id: &ImageId) -> Result<Reply<()>, Error> {
+        self.changing_favorites(self.imgur.delete_image(id)).await
+    }
+
+    /// Makes the favorite state `favorited`, whatever it was: reads it, and
+    /// toggles only when it differs (Imgur only offers a toggle).
+    pub async fn set_favorite(&self, id: &ImageId, favorited: bool) -> Result<Reply<bool>, Error> {
+        self.changing_favorites(async {
+            let image = self.imgur.image(id).await?;
+            if imgur::image_is_favorite(&image.data) == Some(favorited) {
+                return Ok(Reply {
+                    data: favorited,
+                    rate_limits: image.rate_limits,
+                });
+            }
+            let toggled = self.imgur.toggle_favorite(id).await?;
+            if toggled.data == favorited {
+                return Ok(toggled);
+            }
+            // The state changed under us between the read and the toggle.
+            self.imgur.toggle_favorite(id).await
+        })
+        .await
+    }
+
+    /// Imgur's native toggle; returns the new state.
+    pub async fn toggle_favorite(&self, id: &ImageId) -> Result<Reply<bool>, Error> {
+        self.changing_favorites(self.imgur.toggle_favorite(id))
+            .await
+    }
+
+    /// Imgur's `/3/credits`.
+    pub async fn rate_limits(&self) -> Result<Reply<Bytes>, Error> {
+        self.imgur.credits().await
+    }
+
+    /// Runs a change to the favorites and invalidates the cache before and
+    /// after it, so neither a concurrent fill nor a cancelled request leaves
+    /// an old page behind.
+    async fn changing_favorites<T>(&self, change: impl std::future::Future<Output = T>) -> T {
+        self.favorites.invalidate();
+        let result = change.await;
+        self.favorites.invalidate();
+        result
+    }
+}

@@ -1,0 +1,379 @@
+//! The Imgur API client: one method per upstream call, all going through one
+//! private [`ImgurClient::send`] that adds the `Authorization` header, the
+//! timeout and the single refresh-and-replay, reads the answer with a size
+//! bound and unwraps the envelope or sorts the error.
+
+use super::error::{Error, ErrorKind, RateLimits};
+use super::token_store::{StoreError, TokenStore};
+use super::tokens::{AccessToken, Mode, TokenManager};
+use super::wire;
+use crate::config::ImgurConfig;
+use crate::model::{FavoritesSort, ImageId, ImageUpdate};
+use crate::upload::{SpoolReader, Upload, UploadSource};
+use bytes::Bytes;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Body, Method, RequestBuilder};
+use std::future::Future;
+use std::time::Duration;
+
+/// The largest answer read from Imgur; anything longer is a 502, not a
+/// memory spike.
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// Uploads get this much extra time per byte: the limit assumes at least
+/// 256 KiB/s towards Imgur.
+const UPLOAD_BYTES_PER_SECOND: u64 = 256 * 1024;
+
+/// An Imgur answer's `data` plus its rate-limit headers.
+#[derive(Debug)]
+pub struct Reply<T> {
+    pub data: T,
+    pub rate_limits: RateLimits,
+}
+
+/// Which credentials a call needs.
+#[derive(Clone, Copy)]
+enum Auth {
+    /// The user's bearer token; refused locally in anonymous mode.
+    User,
+    /// The user's token in user mode, else the app's `Client-ID`.
+    Either,
+}
+
+/// Talks to Imgur (or the fake) at the configured base URL.
+#[derive(Clone)]
+pub struct ImgurClient {
+    http: reqwest::Client,
+    api: String,
+    client_id: String,
+    tokens: TokenManager,
+    timeout: Duration,
+}
+
+impl ImgurClient {
+    /// Builds the pooled HTTP client and opens the token store.
+    pub fn new(config: &ImgurConfig, store: TokenStore) -> Result<Self, StoreError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("pixgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| StoreError::Read {
+                path: store.path().to_owned(),
+                source: std::io::Error::other(e),
+            })?;
+        let tokens = TokenManager::open(config, store, http.clone())?;
+        Ok(Self {
+            http,
+            api: format!("{}/3", config.api_url),
+            client_id: config.client_id.clone(),
+            tokens,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The token manager (mode, account, readiness).
+    pub fn tokens(&self) -> &TokenManager {
+        &self.tokens
+    }
+
+    /// `GET /3/account/me`.
+    pub async fn account(&self) -> Result<Reply<Bytes>, Error> {
+        let url = format!("{}/account/me", self.api);
+        self.send(Auth::User, self.timeout, || self.plain(Method::GET, &url))
+            .await
+    }
+
+    /// `GET /3/account/{username}/favorites/{page}/{sort}`.
+    pub async fn favorites(
+        &self,
+        username: &str,
+        page: u32,
+        sort: FavoritesSort,
+    ) -> Result<Reply<Bytes>, Error> {
+        let url = format!(
+            "{}/account/{username}/favorites/{page}/{}",
+            self.api,
+            sort.as_str()
+        );
+        self.send(Auth::User, self.timeout, || self.plain(Method::GET, &url))
+            .await
+    }
+
+    /// `GET /3/image/{id}`.
+    pub async fn image(&self, id: &ImageId) -> Result<Reply<Bytes>, Error> {
+        let url = format!("{}/image/{id}", self.api);
+        self.send(Auth::Either, self.timeout, || self.plain(Method::GET, &url))
+            .await
+    }
+
+    /// `POST /3/image` with one of `image` (file, base64 or URL) or `video`.
+    /// The body is rebuilt from the spool for the replay after a refresh.
+    pub async fn upload(&self, upload: &Upload) -> Result<Reply<Bytes>, Error> {
+        let url = format!("{}/image", self.api);
+        let timeout = self.timeout + Duration::from_secs(upload.size() / UPLOAD_BYTES_PER_SECOND);
+        self.send(Auth::Either, timeout, || async {
+            Ok(self.http.post(&url).multipart(upload_form(upload).await?))
+        })
+        .await
+    }
+
+    /// `POST /3/image/{id}` with `title` and/or `description` (Imgur answers `true`).
+    pub async fn update_image(
+        &self,
+        id: &ImageId,
+        update: &ImageUpdate,
+    ) -> Result<Reply<()>, Error> {
+        let url = format!("{}/image/{id}", self.api);
+        let mut fields: Vec<(&str, &str)> = Vec::new();
+        if let Some(title) = &update.title {
+            fields.push(("title", title));
+        }
+        if let Some(description) = &update.description {
+            fields.push(("description", description));
+        }
+        let reply = self
+            .send(Auth::Either, self.timeout, || async {
+                Ok(self.http.post(&url).form(&fields))
+            })
+            .await?;
+        Ok(Reply {
+            data: (),
+            rate_limits: reply.rate_limits,
+        })
+    }
+
+    /// `DELETE /3/image/{id or deletehash}`.
+    pub async fn delete_image(&self, id: &ImageId) -> Result<Reply<()>, Error> {
+        let url = format!("{}/image/{id}", self.api);
+        let reply = self
+            .send(Auth::Either, self.timeout, || {
+                self.plain(Method::DELETE, &url)
+            })
+            .await?;
+        Ok(Reply {
+            data: (),
+            rate_limits: reply.rate_limits,
+        })
+    }
+
+    /// `POST /3/image/{id}/favorite`, Imgur's toggle; returns the new state.
+    pub async fn toggle_favorite(&self, id: &ImageId) -> Result<Reply<bool>, Error> {
+        let url = format!("{}/image/{id}/favorite", self.api);
+        let reply = self
+            .send(Auth::User, self.timeout, || self.plain(Method::POST, &url))
+            .await?;
+        let favorited = wire::favorite_toggle_state(&reply.data).ok_or_else(|| Error {
+            kind: ErrorKind::InvalidResponse {
+                detail: "Imgur's favorite answer was neither \"favorited\" nor \"unfavorited\""
+                    .into(),
+            },
+            upstream_status: Some(200),
+            rate_limits: reply.rate_limits.clone(),
+        })?;
+        Ok(Reply {
+            data: favorited,
+            rate_limits: reply.rate_limits,
+        })
+    }
+
+    /// `GET /3/credits`.
+    pub async fn credits(&self) -> Result<Reply<Bytes>, Error> {
+        let url = format!("{}/credits", self.api);
+        self.send(Auth::Either, self.timeout, || self.plain(Method::GET, &url))
+            .await
+    }
+
+    async fn plain(&self, method: Method, url: &str) -> Result<RequestBuilder, Error> {
+        Ok(self.http.request(method, url))
+    }
+
+    /// Sends the request `build` makes, with credentials for `auth`. If Imgur
+    /// rejects the bearer token (401, or 403 with the invalid-token message),
+    /// refreshes once and replays once with a freshly built request.
+    async fn send<F, Fut>(
+        &self,
+        auth: Auth,
+        timeout: Duration,
+        build: F,
+    ) -> Result<Reply<Bytes>, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<RequestBuilder, Error>>,
+    {
+        let mut token = self.credentials(auth).await?;
+        let mut replayed = false;
+        loop {
+            let request = match &token {
+                Some(token) => build().await?.bearer_auth(token.value.expose()),
+                None => build().await?.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Client-ID {}", self.client_id),
+                ),
+            };
+            let response = request
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| transport_error(&e))?;
+            let status = response.status().as_u16();
+            let rate_limits = RateLimits::from_headers(response.headers());
+            let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(wire::parse_retry_after);
+            let body = read_limited(response).await.map_err(|mut e| {
+                e.upstream_status = Some(status);
+                e
+            })?;
+
+            if (200..300).contains(&status) {
+                return match wire::unwrap_data(&body) {
+                    Some(data) => Ok(Reply { data, rate_limits }),
+                    None => Err(Error {
+                        kind: ErrorKind::InvalidResponse {
+                            detail: format!("Imgur answered HTTP {status} with a body that is not its JSON format"),
+                        },
+                        upstream_status: Some(status),
+                        rate_limits,
+                    }),
+                };
+            }
+            let mut kind =
+                wire::classify_error(status, &content_type, &body, retry_after, &rate_limits);
+            if matches!(kind, ErrorKind::InvalidToken) {
+                kind = match token.take() {
+                    Some(rejected) if !replayed => {
+                        tracing::info!(status, "Imgur rejected the access token; refreshing and replaying once");
+                        token = Some(self.tokens.refresh_after_rejection(&rejected).await?);
+                        replayed = true;
+                        continue;
+                    }
+                    Some(_) => ErrorKind::AuthorizationRequired(
+                        "Imgur rejected a freshly refreshed access token. Authorize again and set IMGUR_REFRESH_TOKEN to the new refresh token.".into(),
+                    ),
+                    None => ErrorKind::Upstream {
+                        message: format!("Imgur refused the app's client id (HTTP {status}); check IMGUR_CLIENT_ID"),
+                    },
+                };
+            }
+            return Err(Error {
+                kind,
+                upstream_status: Some(status),
+                rate_limits,
+            });
+        }
+    }
+
+    async fn credentials(&self, auth: Auth) -> Result<Option<AccessToken>, Error> {
+        match (auth, self.tokens.mode()) {
+            (Auth::Either, Mode::Anonymous) => Ok(None),
+            _ => self.tokens.access_token().await.map(Some),
+        }
+    }
+}
+
+/// Imgur's multipart upload form: the media in `image` or `video`, `type`,
+/// and the optional fields.
+async fn upload_form(upload: &Upload) -> Result<Form, Error> {
+    let form = match &upload.source {
+        UploadSource::Image(file) | UploadSource::Video(file) => {
+            let field = if matches!(upload.source, UploadSource::Video(_)) {
+                "video"
+            } else {
+                "image"
+            };
+            let body = match file
+                .spool
+                .reader()
+                .await
+                .map_err(|e| Error::local(ErrorKind::Spool(e.to_string())))?
+            {
+                SpoolReader::Memory(bytes) => Body::from(bytes),
+                SpoolReader::File(file) => {
+                    Body::wrap_stream(tokio_util::io::ReaderStream::new(file))
+                }
+            };
+            let mut part =
+                Part::stream_with_length(body, file.spool.len()).file_name(file.file_name.clone());
+            if let Some(mime) = &file.content_type {
+                part = part
+                    .mime_str(mime)
+                    .map_err(|_| Error::local(ErrorKind::Spool("invalid content type".into())))?;
+            }
+            Form::new().part(field, part).text("type", "file")
+        }
+        UploadSource::Url(url) => Form::new().text("image", url.clone()).text("type", "url"),
+        UploadSource::Base64(data) => {
+            let len = data.len() as u64;
+            Form::new()
+                .part(
+                    "image",
+                    Part::stream_with_length(Body::from(data.clone()), len),
+                )
+                .text("type", "base64")
+        }
+    };
+    let optional = [
+        ("title", &upload.title),
+        ("description", &upload.description),
+        ("album", &upload.album),
+        ("name", &upload.name),
+    ];
+    let mut form = optional
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.clone()?)))
+        .fold(form, |form, (name, value)| form.text(name, value));
+    if upload.disable_audio {
+        form = form.text("disable_audio", "1");
+    }
+    Ok(form)
+}
+
+/// Reads an answer's body, refusing more than [`MAX_RESPONSE_BYTES`].
+pub(super) async fn read_limited(mut response: reqwest::Response) -> Result<Bytes, Error> {
+    let too_large = || {
+        Error::local(ErrorKind::InvalidResponse {
+            detail: format!("Imgur's answer exceeded {MAX_RESPONSE_BYTES} bytes"),
+        })
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Sorts a reqwest failure into timeout or unreachable. reqwest's messages
+/// carry the URL (ids only, never a token) and the cause.
+pub(super) fn transport_error(e: &reqwest::Error) -> Error {
+    if e.is_timeout() {
+        return Error::local(ErrorKind::Timeout);
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Error::local(ErrorKind::Unreachable(message))
+}
+
+fn header_text(headers: &reqwest::header::HeaderMap, name: reqwest::header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}

@@ -1,0 +1,16 @@
+//! Everything that knows Imgur: its wire format ([`wire`]), its errors
+//! ([`Error`]), the token manager ([`TokenManager`]) with its durable file
+//! ([`TokenStore`]), and the client ([`ImgurClient`]). Another photo service
+//! would get a sibling module; nothing outside this one sees Imgur's JSON.
+
+mod client;
+mod error;
+mod token_store;
+mod tokens;
+mod wire;
+
+pub use client::{ImgurClient, Reply};
+pub use error::{Error, ErrorKind, RateLimits};
+pub use token_store::{fingerprint, StoreError, StoredTokens, TokenStore};
+pub use tokens::{Account, Mode, TokenManager};
+pub(crate) use wire::{image_id, image_is_favorite};

@@ -1,0 +1,341 @@
+//! Imgur's wire format: the `{data, success, status}` envelope, the token
+//! endpoint's un-enveloped answer, the shapes error bodies come in, and the
+//! rate-limit headers. Nothing outside `imgur` sees these types.
+
+use super::error::{ErrorKind, RateLimits};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The error text Imgur sends with a 403 when the bearer token is expired or
+/// invalid. Only this 403 triggers a refresh: a 403 also means "over capacity"
+/// or "out of credits".
+pub const INVALID_TOKEN_MESSAGE: &str = "The access token provided is invalid.";
+
+/// How long to ask clients to wait when Imgur gives no hint.
+const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
+
+/// Values above this are unix timestamps rather than seconds to wait
+/// (Imgur sends `X-RateLimit-UserReset` in both forms).
+const EPOCH_THRESHOLD: u64 = 1_000_000_000;
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// Takes `data` out of a success envelope, as raw JSON bytes.
+pub fn unwrap_data(body: &[u8]) -> Option<Bytes> {
+    let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    Some(Bytes::copy_from_slice(envelope.data.get().as_bytes()))
+}
+
+/// The token endpoint's answer (not enveloped). Parsed defensively:
+/// `token_type` comes as `bearer` or `Bearer`, `scope` as `null` or `""`,
+/// and some clients saw it wrapped in `data`.
+#[derive(Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub account_username: Option<String>,
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub account_id: Option<u64>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("account_username", &self.account_username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses the token endpoint's success body.
+pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
+    #[derive(Deserialize)]
+    struct Wrapped {
+        data: TokenResponse,
+    }
+    serde_json::from_slice::<TokenResponse>(body)
+        .ok()
+        .or_else(|| serde_json::from_slice::<Wrapped>(body).ok().map(|w| w.data))
+}
+
+fn lenient_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(u64),
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Option::<Id>::deserialize(d)? {
+        Some(Id::Number(n)) => Some(n),
+        Some(Id::Text(s)) => s.parse().ok(),
+        _ => None,
+    })
+}
+
+/// The upload's id, read from the image object Imgur returned.
+pub fn image_id(data: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct WithId {
+        id: String,
+    }
+    serde_json::from_slice::<WithId>(data).ok().map(|w| w.id)
+}
+
+/// Whether an image object says the caller favorited it.
+pub fn image_is_favorite(data: &[u8]) -> Option<bool> {
+    #[derive(Deserialize)]
+    struct WithFavorite {
+        favorite: Option<bool>,
+    }
+    serde_json::from_slice::<WithFavorite>(data)
+        .ok()
+        .map(|w| w.favorite.unwrap_or(false))
+}
+
+/// Imgur's answer to the favorite toggle: `"favorited"` or `"unfavorited"`.
+pub fn favorite_toggle_state(data: &[u8]) -> Option<bool> {
+    match serde_json::from_slice::<String>(data).ok()?.as_str() {
+        "favorited" => Some(true),
+        "unfavorited" => Some(false),
+        _ => None,
+    }
+}
+
+/// Sorts a non-2xx answer (or an unreadable 2xx) into an [`ErrorKind`].
+///
+/// Imgur's error bodies come in at least six shapes (see
+/// `shared/reference/imgur-api.md` §2.2): a string `data.error`, an object
+/// `data.error` with a `message`, a bare string `data`, the newer
+/// `{"errors": [{"detail"}]}`, HTML pages, and empty bodies.
+pub fn classify_error(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    retry_after: Option<u64>,
+    rate_limits: &RateLimits,
+) -> ErrorKind {
+    let message = error_message(body);
+    let is_html = content_type.contains("html") || looks_like_html(body);
+    let over_capacity = message
+        .as_deref()
+        .map(|m| m.to_ascii_lowercase().contains("over capacity"))
+        .unwrap_or(false)
+        || (is_html && html_says_over_capacity(body));
+    let detail = message
+        .clone()
+        .unwrap_or_else(|| describe_unreadable(status, is_html, body.is_empty()));
+    let wait = || {
+        retry_after
+            .or_else(|| rate_limits.reset_hint())
+            .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
+    };
+
+    if over_capacity {
+        return ErrorKind::OverCapacity {
+            message: detail,
+            retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS),
+        };
+    }
+    match status {
+        401 => ErrorKind::InvalidToken,
+        403 if message.as_deref() == Some(INVALID_TOKEN_MESSAGE) => ErrorKind::InvalidToken,
+        404 => ErrorKind::NotFound { message: detail },
+        429 => ErrorKind::RateLimited {
+            message: detail,
+            retry_after: wait(),
+        },
+        400 if message.is_some() => ErrorKind::Rejected { message: detail },
+        _ if message.is_none() => ErrorKind::InvalidResponse { detail },
+        _ => ErrorKind::Upstream { message: detail },
+    }
+}
+
+/// Imgur's own words from an error body, whatever its shape.
+fn error_message(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    if let Some(errors) = value.get("errors").and_then(|e| e.as_array()) {
+        let details: Vec<String> = errors
+            .iter()
+            .filter_map(|e| e.get("detail").or_else(|| e.get("status")).and_then(text))
+            .collect();
+        if !details.is_empty() {
+            return Some(details.join("; "));
+        }
+    }
+    let data = value.get("data")?;
+    if let Some(s) = text(data) {
+        return Some(s);
+    }
+    let error = data.get("error")?;
+    text(error).or_else(|| error.get("message").and_then(text))
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = String::from_utf8_lossy(&body[..body.len().min(256)]).to_ascii_lowercase();
+    let start = start.trim_start();
+    start.starts_with("<!doctype html") || start.starts_with("<html")
+}
+
+fn html_says_over_capacity(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
+    text.contains("over capacity") || text.contains("overloaded")
+}
+
+fn describe_unreadable(status: u16, is_html: bool, empty: bool) -> String {
+    if empty {
+        format!("Imgur answered HTTP {status} with an empty body")
+    } else if is_html {
+        format!("Imgur answered HTTP {status} with an HTML page instead of JSON")
+    } else {
+        format!("Imgur answered HTTP {status} with a body that is not its JSON format")
+    }
+}
+
+/// Parses `Retry-After` given in seconds or as an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    let value = value.trim();
+    value.parse::<u64>().ok().or_else(|| {
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(
+            at.duration_since(SystemTime::now())
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
+    })
+}
+
+/// A reset header as seconds from now, accepting both seconds and epoch forms.
+pub fn reset_seconds(value: &str) -> Option<u64> {
+    let n: u64 = value.trim().parse().ok()?;
+    if n >= EPOCH_THRESHOLD {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Some(n.saturating_sub(now))
+    } else {
+        Some(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(status: u16, ct: &str, body: &str) -> ErrorKind {
+        classify_error(status, ct, body.as_bytes(), None, &RateLimits::default())
+    }
+
+    #[test]
+    fn every_error_shape_yields_imgurs_message() {
+        let cases = [
+            (
+                "string error",
+                r#"{"data":{"error":"Tag does not exist","request":"/3/x","method":"GET"},"success":false,"status":404}"#,
+                "Tag does not exist",
+            ),
+            (
+                "object error",
+                r#"{"data":{"error":{"code":1003,"message":"File type invalid (1)","type":"Exception_UploadError"}},"success":false,"status":400}"#,
+                "File type invalid (1)",
+            ),
+            (
+                "bare string data",
+                r#"{"data":"An error occurred","success":false,"status":400}"#,
+                "An error occurred",
+            ),
+            (
+                "errors array",
+                r#"{"errors":[{"id":"legacy-api-1","code":"429","status":"Too Many Requests","detail":"Too Many Requests"}]}"#,
+                "Too Many Requests",
+            ),
+        ];
+        for (shape, body, expected) in cases {
+            assert_eq!(
+                error_message(body.as_bytes()).as_deref(),
+                Some(expected),
+                "{shape}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_invalid_token_403_asks_for_a_refresh() {
+        let invalid = r#"{"data":{"error":"The access token provided is invalid.","request":"/3/image","method":"POST"},"success":false,"status":403}"#;
+        assert!(matches!(
+            kind(403, "application/json", invalid),
+            ErrorKind::InvalidToken
+        ));
+        let capacity = r#"{"data":{"error":"Imgur is temporarily over capacity. Please try again later."},"success":false,"status":403}"#;
+        assert!(matches!(
+            kind(403, "application/json", capacity),
+            ErrorKind::OverCapacity { .. }
+        ));
+        let credits =
+            r#"{"data":{"error":"You have run out of credits"},"success":false,"status":403}"#;
+        assert!(matches!(
+            kind(403, "application/json", credits),
+            ErrorKind::Upstream { .. }
+        ));
+    }
+
+    #[test]
+    fn html_and_empty_bodies_are_sorted() {
+        let capacity = "<html><head><title>Imgur overloaded. Hang in there with kittens</title></head><body>Imgur is over capacity!</body></html>";
+        assert!(matches!(
+            kind(503, "text/html", capacity),
+            ErrorKind::OverCapacity { .. }
+        ));
+        let other = "<!DOCTYPE html><html><title>Imgur: the most awesome 429 page on the internet</title></html>";
+        assert!(matches!(
+            kind(500, "text/html", other),
+            ErrorKind::InvalidResponse { .. }
+        ));
+        assert!(matches!(
+            kind(503, "", ""),
+            ErrorKind::InvalidResponse { .. }
+        ));
+        assert!(matches!(
+            kind(
+                500,
+                "application/json",
+                r#"{"data":"An error occurred","success":false,"status":500}"#
+            ),
+            ErrorKind::Upstream { .. }
+        ));
+    }
+
+    #[test]
+    fn reset_headers_accept_seconds_and_epochs() {
+        assert_eq!(reset_seconds("3600"), Some(3600));
+        let in_two_minutes = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs()
+            + 120;
+        let secs = reset_seconds(&in_two_minutes.to_string()).expect("a number");
+        assert!((118..=120).contains(&secs), "{secs}");
+        assert_eq!(parse_retry_after(" 37 "), Some(37));
+    }
+
+    #[test]
+    fn token_response_is_parsed_leniently() {
+        let body = br#"{"access_token":"a","expires_in":3600,"token_type":"Bearer","scope":"","refresh_token":"r","account_id":"135798223","account_username":"u"}"#;
+        let token = parse_token_response(body).expect("parses");
+        assert_eq!(token.account_id, Some(135798223));
+        let wrapped = br#"{"data":{"access_token":"a","token_type":"bearer","scope":null}}"#;
+        assert!(parse_token_response(wrapped).is_some());
+    }
+}

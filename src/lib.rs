@@ -1,0 +1,33 @@
+//! pixgate: a local REST gateway to Imgur.
+//!
+//! A request flows `api` (route table, parsing, problem+json) →
+//! [`gateway::Gateway`] (one operation per endpoint) → [`cache`] (favorites)
+//! and [`imgur::ImgurClient`] (the only code that knows Imgur's wire format,
+//! with the token manager and the durable token file beside it).
+//! [`startup`] builds the server the same way for `main`, `--demo` and the
+//! tests; [`fake_imgur`] is the fake upstream both of those use.
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`config`] | command line and environment |
+//! | [`startup`] | server construction and listening |
+//! | [`api`] | routes, handlers, OpenAPI, errors |
+//! | [`gateway`] | the operations the API offers |
+//! | [`cache`] | the favorites cache |
+//! | [`imgur`] | Imgur client, token manager, token file, wire format |
+//! | [`upload`] | upload spooling and limits |
+//! | [`model`] | validated input types |
+//! | [`fake_imgur`] | a fake Imgur speaking the real wire format |
+//! | [`demo`] | `--demo`: the gateway in front of the fake |
+
+pub mod api;
+pub mod cache;
+pub mod config;
+pub mod demo;
+pub mod fake_imgur;
+pub mod gateway;
+pub mod imgur;
+pub mod model;
+pub mod secret;
+pub mod startup;
+pub mod upload;

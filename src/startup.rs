@@ -1,0 +1,95 @@
+//! Building and running the server: the same path for `main`, `--demo` and
+//! the tests (which listen on port 0 and read the port back).
+
+use crate::api::{self, ApiKey};
+use crate::cache::FavoritesCache;
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::imgur::{ImgurClient, StoreError, TokenStore};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{http::header, web, App, HttpResponse, HttpServer};
+use std::net::TcpListener;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    TokenStore(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the token store, binds the listener and builds the server.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let imgur = ImgurClient::new(&config.imgur, TokenStore::new(&config.token_file))?;
+        let favorites = FavoritesCache::new(
+            config.favorites_ttl,
+            config.favorites_stale_grace,
+            config.cache_max_bytes,
+        );
+        let gateway = web::Data::new(Gateway::new(imgur, favorites));
+        let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));
+        let openapi = api::openapi();
+
+        let listen_error = |source| StartupError::Listen {
+            address: config.listen.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&config.listen).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(gateway.clone())
+                .app_data(api_key.clone())
+                .configure(api::extractor_config)
+                .into_utoipa_app()
+                .configure(api::configure)
+                .into_app()
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .route("/", web::get().to(redirect_to_docs))
+                .route("/docs", web::get().to(redirect_to_docs))
+                .default_service(web::to(api::not_found))
+        });
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener).map_err(listen_error)?.run();
+        tracing::info!(port, "pixgate is listening; API docs at /docs/");
+        Ok(Self { port, server })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM stop it gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn redirect_to_docs() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}

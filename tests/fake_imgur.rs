@@ -1,0 +1,312 @@
+//! The fake Imgur speaks Imgur's wire format and its controls work.
+
+use std::time::Duration;
+
+use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+async fn start_fake() -> FakeImgur {
+    FakeImgur::start(FakeConfig::default())
+        .await
+        .expect("the fake starts")
+}
+
+async fn refresh(fake: &FakeImgur, refresh_token: &str) -> reqwest::Response {
+    let config = fake.config();
+    reqwest::Client::new()
+        .post(format!("{}/oauth2/token", fake.base_url()))
+        .form(&[
+            ("client_id", config.client_id.as_str()),
+            ("client_secret", config.client_secret.as_str()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .expect("token request is sent")
+}
+
+async fn access_token(fake: &FakeImgur) -> String {
+    let body: Value = refresh(fake, &fake.current_refresh_token())
+        .await
+        .json()
+        .await
+        .expect("token JSON");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&width.to_be_bytes());
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(&[8, 6, 0, 0, 0, 1, 2, 3, 4]);
+    bytes
+}
+
+async fn get_json(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request is sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn refresh_rotates_both_tokens_and_rejects_the_old_refresh_token() {
+    let fake = start_fake().await;
+
+    let response = refresh(&fake, "fake-refresh-token-0").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["account_username"], "demo");
+    assert!(
+        body.get("data").is_none(),
+        "the token answer is not enveloped"
+    );
+    let new_refresh = body["refresh_token"].as_str().unwrap();
+    assert_eq!(fake.current_refresh_token(), new_refresh);
+    assert_eq!(fake.valid_refresh_tokens(), vec![new_refresh.to_owned()]);
+
+    let again = refresh(&fake, "fake-refresh-token-0").await;
+    assert_eq!(again.status(), 400);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["data"]["error"], "Invalid refresh token");
+    assert_eq!(body["data"]["request"], "/oauth2/token");
+
+    fake.revoke_refresh_tokens();
+    assert_eq!(refresh(&fake, new_refresh).await.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_access_tokens_get_the_invalid_token_403() {
+    let fake = start_fake().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/3/account/me", fake.base_url());
+    let token = access_token(&fake).await;
+    let (status, body) = get_json(client.get(&url).bearer_auth(&token)).await;
+    assert_eq!((status, body["data"]["url"].as_str()), (200, Some("demo")));
+
+    fake.expire_access_tokens();
+    let (status, body) = get_json(client.get(&url).bearer_auth(&token)).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["data"]["error"],
+        "The access token provided is invalid."
+    );
+
+    fake.set_access_token_lifetime(Duration::ZERO);
+    let short_lived = access_token(&fake).await;
+    let (status, _) = get_json(client.get(&url).bearer_auth(&short_lived)).await;
+    assert_eq!(status, 403);
+    assert_eq!(fake.issued_access_tokens(), vec![token, short_lived]);
+}
+
+#[actix_web::test]
+async fn an_uploaded_image_can_be_fetched_updated_and_deleted() {
+    let fake = start_fake().await;
+    let client = reqwest::Client::new();
+    let token = access_token(&fake).await;
+    let form = Form::new()
+        .part("image", Part::bytes(png(300, 200)).file_name("cat.png"))
+        .text("type", "file")
+        .text("title", "A cat");
+
+    let response = client
+        .post(format!("{}/3/image", fake.base_url()))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(response
+        .headers()
+        .contains_key("x-post-rate-limit-remaining"));
+    let body: Value = response.json().await.unwrap();
+    let data = &body["data"];
+    let id = data["id"].as_str().unwrap();
+    assert_eq!(id.len(), 7);
+    assert_eq!(
+        (data["type"].as_str(), data["width"].as_u64()),
+        (Some("image/png"), Some(300))
+    );
+    assert_eq!(
+        (data["name"].as_str(), data["account_url"].as_str()),
+        (Some("cat.png"), Some("demo"))
+    );
+    let stored = fake.image(id).unwrap();
+    assert_eq!(stored.size, png(300, 200).len() as u64);
+    assert_eq!(stored.owner.as_deref(), Some("demo"));
+
+    let image_url = format!("{}/3/image/{id}", fake.base_url());
+    let anonymous = format!("Client-ID {}", fake.config().client_id);
+    let (status, body) = get_json(client.get(&image_url).header("Authorization", &anonymous)).await;
+    assert_eq!(
+        (status, body["data"]["title"].as_str()),
+        (200, Some("A cat"))
+    );
+    assert!(
+        body["data"].get("deletehash").is_none(),
+        "deletehash is for the owner only"
+    );
+
+    let update = client
+        .post(&image_url)
+        .bearer_auth(&token)
+        .form(&[("title", "A dog")]);
+    assert_eq!(get_json(update).await.1["data"], true);
+    assert_eq!(fake.image(id).unwrap().title.as_deref(), Some("A dog"));
+
+    let (status, _) = get_json(
+        client
+            .delete(&image_url)
+            .header("Authorization", &anonymous),
+    )
+    .await;
+    assert_eq!(status, 403, "Client-ID needs the deletehash");
+    let by_hash = format!("{}/3/image/{}", fake.base_url(), stored.deletehash);
+    let (status, _) = get_json(client.delete(&by_hash).header("Authorization", &anonymous)).await;
+    assert_eq!(status, 200);
+    let (status, body) = get_json(client.get(&image_url).bearer_auth(&token)).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["data"]["error"],
+        format!("Unable to find an image with the id, {id}")
+    );
+}
+
+#[tokio::test]
+async fn uploads_over_the_size_limit_or_without_data_are_refused() {
+    let fake = start_fake().await;
+    let client = reqwest::Client::new();
+    let anonymous = format!("Client-ID {}", fake.config().client_id);
+    let big = Form::new().part(
+        "image",
+        Part::bytes(vec![0u8; 10 * 1024 * 1024 + 1]).file_name("big.jpg"),
+    );
+    let cases = [
+        (big, "File is over the size limit"),
+        (
+            Form::new().text("title", "no image"),
+            "No image data was sent to the upload api",
+        ),
+    ];
+    for (form, message) in cases {
+        let request = client
+            .post(format!("{}/3/upload", fake.base_url()))
+            .header("Authorization", &anonymous)
+            .multipart(form);
+        let (status, body) = get_json(request).await;
+        assert_eq!(
+            (status, body["data"]["error"].as_str()),
+            (400, Some(message))
+        );
+    }
+}
+
+#[tokio::test]
+async fn favorite_toggles_and_favorites_are_paged_newest_first() {
+    let fake = start_fake().await;
+    let client = reqwest::Client::new();
+    let token = access_token(&fake).await;
+    let page = |n: u32| {
+        client
+            .get(format!(
+                "{}/3/account/me/favorites/{n}/newest",
+                fake.base_url()
+            ))
+            .bearer_auth(&token)
+    };
+    assert_eq!(
+        get_json(page(0)).await.1["data"].as_array().unwrap().len(),
+        10
+    );
+    assert_eq!(
+        get_json(page(1)).await.1["data"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(get_json(page(2)).await.1["data"], serde_json::json!([]));
+
+    let oldest = fake.favorite_ids().last().unwrap().clone();
+    let toggle_url = format!("{}/3/image/{oldest}/favorite", fake.base_url());
+    let (_, body) = get_json(client.post(&toggle_url).bearer_auth(&token)).await;
+    assert_eq!(body["data"], "unfavorited");
+    assert_eq!(fake.favorite_ids().len(), 11);
+    let (_, body) = get_json(client.post(&toggle_url).bearer_auth(&token)).await;
+    assert_eq!(body["data"], "favorited");
+    assert_eq!(fake.favorite_ids()[0], oldest);
+    let first = &get_json(page(0)).await.1["data"][0];
+    assert_eq!(
+        (first["id"].as_str(), first["favorite"].as_bool()),
+        (Some(oldest.as_str()), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn a_fault_is_served_its_number_of_times_then_requests_succeed() {
+    let fake = start_fake().await;
+    fake.inject(Fault {
+        endpoint: Some(Endpoint::Credits),
+        kind: FaultKind::OverCapacityJson(403),
+        times: 2,
+    });
+    let client = reqwest::Client::new();
+    let credits = || {
+        client.get(format!("{}/3/credits", fake.base_url())).header(
+            "Authorization",
+            format!("Client-ID {}", fake.config().client_id),
+        )
+    };
+    for _ in 0..2 {
+        let (status, body) = get_json(credits()).await;
+        assert_eq!(status, 403);
+        assert_eq!(
+            body["data"]["error"],
+            "Imgur is temporarily over capacity. Please try again later."
+        );
+    }
+    let (status, body) = get_json(credits()).await;
+    assert_eq!(
+        (status, body["data"]["UserLimit"].as_u64()),
+        (200, Some(2000))
+    );
+
+    fake.inject(Fault {
+        endpoint: None,
+        kind: FaultKind::Empty503,
+        times: 1,
+    });
+    let response = credits().send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.content_length(), Some(0));
+}
+
+#[tokio::test]
+async fn calls_are_counted_before_auth_and_faults_apply() {
+    let fake = start_fake().await;
+    fake.inject(Fault {
+        endpoint: Some(Endpoint::GetImage),
+        kind: FaultKind::ServerError(500),
+        times: 1,
+    });
+    let client = reqwest::Client::new();
+    let url = format!("{}/3/image/nope123", fake.base_url());
+
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 500);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    let (status, body) = get_json(client.get(&url).bearer_auth("not-a-token")).await;
+    assert_eq!((status, body["status"].as_u64()), (403, Some(403)));
+
+    assert_eq!(fake.calls(Endpoint::GetImage), 3);
+    assert_eq!(fake.calls(Endpoint::Upload), 0);
+    let requests = fake.requests();
+    assert_eq!(
+        requests[2].authorization.as_deref(),
+        Some("Bearer not-a-token")
+    );
+    assert_eq!(requests[2].path, "/3/image/nope123");
+    fake.stop().await;
+}

@@ -284,4 +284,32 @@ mod tests {
             (CacheStatus::Miss, b"c".as_ref())
         );
     }
+
+    #[tokio::test]
+    async fn the_cache_holds_no_more_than_its_byte_budget() {
+        let budget = 16 * 1024;
+        let cache = FavoritesCache::new(Duration::from_secs(60), Duration::ZERO, budget);
+        for page_number in 0..100 {
+            let key = cache.key("demo", page_number, FavoritesSort::Newest);
+            cache
+                .get_or_fetch(key, false, || async {
+                    Ok(CachedPage::new(
+                        Bytes::from(vec![b'x'; 1024]),
+                        RateLimits::default(),
+                    ))
+                })
+                .await
+                .expect("filled");
+        }
+
+        cache.pages.run_pending_tasks().await;
+
+        assert!(
+            cache.pages.weighted_size() <= budget,
+            "{} bytes",
+            cache.pages.weighted_size()
+        );
+        assert!(cache.pages.entry_count() < 100);
+        assert!(cache.pages.entry_count() > 0);
+    }
 }

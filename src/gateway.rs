@@ -20,15 +20,26 @@ pub struct Uploaded {
     pub image: Reply<Bytes>,
 }
 
+/// How many deletehash-to-id pairs of the gateway's own uploads to remember.
+const REMEMBERED_DELETEHASHES: u64 = 10_000;
+
 /// The gateway's operations.
 pub struct Gateway {
     imgur: ImgurClient,
     favorites: FavoritesCache,
+    /// Imgur cannot look an image up by deletehash, so the image ids of
+    /// uploads made through the gateway are remembered by deletehash: an
+    /// update by deletehash can then answer the updated image.
+    uploads_by_deletehash: moka::sync::Cache<String, ImageId>,
 }
 
 impl Gateway {
     pub fn new(imgur: ImgurClient, favorites: FavoritesCache) -> Self {
-        Self { imgur, favorites }
+        Self {
+            imgur,
+            favorites,
+            uploads_by_deletehash: moka::sync::Cache::new(REMEMBERED_DELETEHASHES),
+        }
     }
 
     /// Ready when a user access token can be had, or in anonymous mode.
@@ -77,6 +88,11 @@ impl Gateway {
             upstream_status: Some(200),
             rate_limits: image.rate_limits.clone(),
         })?;
+        if let (Some(deletehash), Ok(image_id)) =
+            (imgur::image_deletehash(&image.data), ImageId::parse(&id))
+        {
+            self.uploads_by_deletehash.insert(deletehash, image_id);
+        }
         Ok(Uploaded { id, image })
     }
 
@@ -85,19 +101,46 @@ impl Gateway {
         self.imgur.image(id).await
     }
 
-    /// Changes title and/or description; returns the image as it is afterwards.
+    /// Changes title and/or description; returns the image as it is
+    /// afterwards. `id` may be a deletehash of an upload made through the
+    /// gateway; for any other deletehash Imgur has no way to read the image
+    /// back, and the answer holds the deletehash and the changed fields.
     pub async fn update_image(
         &self,
         id: &ImageId,
         update: &ImageUpdate,
     ) -> Result<Reply<Bytes>, Error> {
-        self.imgur.update_image(id, update).await?;
-        self.imgur.image(id).await
+        let updated = self.imgur.update_image(id, update).await?;
+        let image_id = self
+            .uploads_by_deletehash
+            .get(id.as_str())
+            .unwrap_or_else(|| id.clone());
+        match self.imgur.image(&image_id).await {
+            Err(Error {
+                kind: ErrorKind::NotFound { .. },
+                ..
+            }) => {
+                let mut partial = serde_json::json!({ "deletehash": id.as_str() });
+                if let Some(title) = &update.title {
+                    partial["title"] = title.as_str().into();
+                }
+                if let Some(description) = &update.description {
+                    partial["description"] = description.as_str().into();
+                }
+                Ok(Reply {
+                    data: Bytes::from(partial.to_string()),
+                    rate_limits: updated.rate_limits,
+                })
+            }
+            other => other,
+        }
     }
 
     /// Deletes by id (user mode) or deletehash.
     pub async fn delete_image(&self, id: &ImageId) -> Result<Reply<()>, Error> {
-        self.changing_favorites(self.imgur.delete_image(id)).await
+        let deleted = self.changing_favorites(self.imgur.delete_image(id)).await?;
+        self.uploads_by_deletehash.invalidate(id.as_str());
+        Ok(deleted)
     }
 
     /// Makes the favorite state `favorited`, whatever it was: reads it, and

@@ -1,6 +1,7 @@
 use clap::Parser;
 use pixgate::config::{Cli, Command};
 use pixgate::startup::Application;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match actix_web::rt::System::new().block_on(serve(cli.server)) {
         Ok(()) => ExitCode::SUCCESS,

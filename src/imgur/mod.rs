@@ -13,4 +13,4 @@ pub use client::{ImgurClient, Reply};
 pub use error::{Error, ErrorKind, RateLimits};
 pub use token_store::{fingerprint, StoreError, StoredTokens, TokenStore};
 pub use tokens::{Account, Mode, TokenManager};
-pub(crate) use wire::{image_id, image_is_favorite};
+pub(crate) use wire::{image_deletehash, image_id, image_is_favorite};

@@ -18,9 +18,10 @@ use super::wire;
 use crate::config::ImgurConfig;
 use crate::secret::Secret;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Refresh this long before the access token expires.
+/// Refresh this long before the access token expires (or at half its
+/// lifetime, for tokens that live less than two margins).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Lifetime assumed when Imgur's answer has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -47,12 +48,6 @@ pub enum Mode {
 pub struct AccessToken {
     pub(crate) value: Secret,
     expires_at: SystemTime,
-}
-
-impl AccessToken {
-    fn usable_at(&self, now: SystemTime) -> bool {
-        now + EXPIRY_MARGIN < self.expires_at
-    }
 }
 
 /// The account the tokens belong to.
@@ -82,6 +77,9 @@ struct Inner {
 #[derive(Default)]
 struct State {
     tokens: StoredTokens,
+    /// When to refresh proactively; `None` for a token loaded from the file
+    /// (its lifetime is unknown): then [`EXPIRY_MARGIN`] before expiry.
+    refresh_at: Option<SystemTime>,
     rejected: Option<Rejection>,
 }
 
@@ -133,7 +131,7 @@ impl TokenManager {
                 store,
                 state: Mutex::new(State {
                     tokens,
-                    rejected: None,
+                    ..State::default()
                 }),
                 refresh_lock: tokio::sync::Mutex::new(()),
             }),
@@ -227,12 +225,14 @@ impl Inner {
             &state.tokens.access_token,
             state.tokens.access_token_expires_at,
         ) {
-            let token = AccessToken {
-                value: value.clone(),
-                expires_at,
-            };
-            if token.usable_at(now) {
-                return Ok(Some(token));
+            let refresh_at = state
+                .refresh_at
+                .unwrap_or_else(|| expires_at.checked_sub(EXPIRY_MARGIN).unwrap_or(UNIX_EPOCH));
+            if now < refresh_at {
+                return Ok(Some(AccessToken {
+                    value: value.clone(),
+                    expires_at,
+                }));
             }
         }
         match &state.rejected {
@@ -386,6 +386,9 @@ impl Inner {
         );
         let mut state = self.lock();
         state.tokens = next;
+        state.refresh_at = token
+            .expires_at
+            .checked_sub(EXPIRY_MARGIN.min(lifetime / 2));
         state.rejected = None;
         token
     }

@@ -92,6 +92,17 @@ pub fn image_id(data: &[u8]) -> Option<String> {
     serde_json::from_slice::<WithId>(data).ok().map(|w| w.id)
 }
 
+/// The deletehash in an image object, when Imgur shows it (to the owner).
+pub fn image_deletehash(data: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct WithDeletehash {
+        deletehash: Option<String>,
+    }
+    serde_json::from_slice::<WithDeletehash>(data)
+        .ok()?
+        .deletehash
+}
+
 /// Whether an image object says the caller favorited it.
 pub fn image_is_favorite(data: &[u8]) -> Option<bool> {
     #[derive(Deserialize)]

@@ -1,4 +1,4 @@
-//! The fake Imgur speaks Imgur's wire format and its controls work.
+//! The fake Imgur (the tests' upstream) speaks Imgur's wire format and its controls work.
 
 use std::time::Duration;
 

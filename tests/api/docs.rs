@@ -1,0 +1,83 @@
+//! The served OpenAPI document and Swagger UI.
+
+use crate::helpers::spawn_app;
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_served_openapi_document_equals_the_committed_one() {
+    let app = spawn_app().await;
+
+    let served: Value = app.get("/openapi.json").await.json().await.expect("JSON");
+
+    let committed_path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(committed_path).expect("committed document"))
+            .expect("committed document is JSON");
+    assert!(
+        served == committed,
+        "openapi/openapi.json is out of date: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
+    );
+    assert_eq!(served["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn every_v1_operation_is_documented_for_client_generation() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.expect("JSON");
+
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operation_ids = Vec::new();
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/v1/")) {
+        for (method, operation) in item.as_object().expect("path item") {
+            let name = format!("{method} {path}");
+            operation_ids.push(operation["operationId"].as_str().expect(&name).to_owned());
+            assert!(operation["summary"].is_string(), "{name} has a summary");
+            let responses = operation["responses"].as_object().expect("responses");
+            for status in ["401", "502", "504"] {
+                let content = &responses[status]["content"]["application/problem+json"];
+                assert!(
+                    content.is_object(),
+                    "{name} documents {status} as a problem"
+                );
+            }
+            assert_eq!(
+                operation["security"][0]["api_key"],
+                serde_json::json!([]),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(operation_ids.len(), 10);
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    let upload = &doc["paths"]["/v1/images"]["post"]["requestBody"]["content"];
+    assert!(upload["multipart/form-data"].is_object() && upload["application/json"].is_object());
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs() {
+    let app = spawn_app().await;
+
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("swagger-ui"));
+    let initializer = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .expect("js");
+    assert!(
+        initializer.contains("/openapi.json"),
+        "the UI loads the served document"
+    );
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let redirect = no_follow.get(app.url("/docs")).send().await.expect("sent");
+    assert_eq!(redirect.status(), 302);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+}

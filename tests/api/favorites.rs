@@ -1,0 +1,286 @@
+//! The favorites cache: HIT/MISS, ETag, single upstream call per key,
+//! invalidation, bypass, stale-if-error, cancellation. (The byte bound is
+//! a unit test in `src/cache.rs`: moka enforces it in batched maintenance.)
+
+use crate::helpers::{spawn_app, spawn_app_with, Options};
+use futures_util::future::join_all;
+use pixgate::fake_imgur::{Endpoint, Fault, FaultKind};
+use serde_json::Value;
+use std::time::Duration;
+
+fn x_cache(response: &reqwest::Response) -> String {
+    response.headers()["x-cache"]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn favorites_are_served_from_cache_on_the_second_call() {
+    let app = spawn_app().await;
+
+    let first = app.get("/v1/favorites").await;
+    let second = app.get("/v1/favorites").await;
+
+    assert_eq!(
+        (first.status().as_u16(), x_cache(&first)),
+        (200, "MISS".into())
+    );
+    assert_eq!(
+        (second.status().as_u16(), x_cache(&second)),
+        (200, "HIT".into())
+    );
+    assert_eq!(first.headers()["etag"], second.headers()["etag"]);
+    let first: Value = first.json().await.expect("json");
+    let second: Value = second.json().await.expect("json");
+    assert_eq!(first, second);
+    let ids: Vec<&str> = first
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        app.fake.favorite_ids()[..10]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(app.fake.calls(Endpoint::Favorites), 1);
+}
+
+#[tokio::test]
+async fn if_none_match_with_the_current_etag_gives_304() {
+    let app = spawn_app().await;
+    let etag = app.get("/v1/favorites").await.headers()["etag"].clone();
+
+    let response = app
+        .http
+        .get(app.url("/v1/favorites"))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 304);
+    assert_eq!(response.headers()["etag"], etag);
+    assert!(response.bytes().await.expect("body").is_empty());
+    let other = app
+        .http
+        .get(app.url("/v1/favorites"))
+        .header("if-none-match", "\"something-else\"")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_cold_requests_make_one_upstream_call() {
+    let app = spawn_app().await;
+    // Obtain the token first, so only the cache is under test.
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.fake.inject(Fault {
+        endpoint: Some(Endpoint::Favorites),
+        kind: FaultKind::Delay(Duration::from_millis(300)),
+        times: 1,
+    });
+
+    let responses = join_all((0..50).map(|_| app.get("/v1/favorites"))).await;
+
+    assert!(responses.iter().all(|r| r.status() == 200));
+    assert_eq!(responses.iter().filter(|r| x_cache(r) == "MISS").count(), 1);
+    assert_eq!(app.fake.calls(Endpoint::Favorites), 1);
+}
+
+#[tokio::test]
+async fn pages_and_sorts_are_cached_separately_and_forwarded() {
+    let app = spawn_app().await;
+
+    let oldest: Value = app
+        .get("/v1/favorites?page=1&sort=oldest")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let newest_page_1: Value = app
+        .get("/v1/favorites?page=1")
+        .await
+        .json()
+        .await
+        .expect("json");
+
+    assert_eq!(app.fake.calls(Endpoint::Favorites), 2);
+    let paths: Vec<String> = app
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::Favorites)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/3/account/demo/favorites/1/oldest",
+            "/3/account/demo/favorites/1/newest"
+        ]
+    );
+    assert_eq!(oldest.as_array().map(Vec::len), Some(2));
+    assert_ne!(oldest, newest_page_1);
+}
+
+#[tokio::test]
+async fn favoriting_through_the_gateway_invalidates_the_cache() {
+    let app = spawn_app().await;
+    let before: Value = app.get("/v1/favorites").await.json().await.expect("json");
+    let created: Value = app
+        .http
+        .post(app.url("/v1/images"))
+        .json(&serde_json::json!({"url": "https://example.com/new.png"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id");
+
+    let put = app
+        .http
+        .put(app.url(&format!("/v1/images/{id}/favorite")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(put.status(), 200);
+    let after = app.get("/v1/favorites").await;
+
+    assert_eq!(x_cache(&after), "MISS");
+    let after: Value = after.json().await.expect("json");
+    assert_eq!(after[0]["id"], id, "the new favorite is first");
+    assert_ne!(before, after);
+    assert_eq!(app.fake.calls(Endpoint::Favorites), 2);
+}
+
+#[tokio::test]
+async fn deleting_an_image_and_toggling_invalidate_the_cache() {
+    let app = spawn_app().await;
+    let favorite = app.fake.favorite_ids()[0].clone();
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "MISS");
+
+    app.http
+        .post(app.url(&format!("/v1/images/{favorite}/favorite")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "MISS");
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "HIT");
+    app.http
+        .delete(app.url(&format!("/v1/images/{favorite}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "MISS");
+}
+
+#[tokio::test]
+async fn cache_control_no_cache_bypasses_and_refreshes_the_entry() {
+    let app = spawn_app().await;
+    app.get("/v1/favorites").await;
+
+    let bypass = app
+        .http
+        .get(app.url("/v1/favorites"))
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(x_cache(&bypass), "MISS");
+    assert_eq!(app.fake.calls(Endpoint::Favorites), 2);
+    assert_eq!(
+        x_cache(&app.get("/v1/favorites").await),
+        "HIT",
+        "the refreshed entry is cached"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_page_is_served_stale_when_imgur_fails() {
+    // TTL 0: every read refetches, with the default one-hour stale grace.
+    let app = spawn_app_with(Options {
+        favorites_ttl: Duration::ZERO,
+        ..Options::default()
+    })
+    .await;
+    let fresh: Value = app.get("/v1/favorites").await.json().await.expect("json");
+    let cases = [
+        ("5xx", FaultKind::ServerError(500)),
+        ("over capacity", FaultKind::OverCapacityJson(403)),
+        ("HTML", FaultKind::OverCapacityHtml),
+    ];
+    for (case, kind) in cases {
+        app.fake.inject(Fault {
+            endpoint: Some(Endpoint::Favorites),
+            kind,
+            times: 1,
+        });
+
+        let stale = app.get("/v1/favorites").await;
+
+        assert_eq!(
+            (stale.status().as_u16(), x_cache(&stale)),
+            (200, "STALE".into()),
+            "{case}"
+        );
+        assert_eq!(stale.json::<Value>().await.expect("json"), fresh, "{case}");
+    }
+    assert_eq!(
+        x_cache(&app.get("/v1/favorites").await),
+        "MISS",
+        "recovered"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_without_a_stale_page_is_an_error() {
+    let app = spawn_app().await;
+    app.fake.inject(Fault {
+        endpoint: Some(Endpoint::Favorites),
+        kind: FaultKind::ServerError(500),
+        times: 1,
+    });
+
+    assert_eq!(app.get("/v1/favorites").await.status(), 502);
+    assert_eq!(
+        x_cache(&app.get("/v1/favorites").await),
+        "MISS",
+        "errors are not cached"
+    );
+}
+
+#[tokio::test]
+async fn a_client_leaving_during_the_fill_does_not_cancel_it_for_others() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.fake.inject(Fault {
+        endpoint: Some(Endpoint::Favorites),
+        kind: FaultKind::Delay(Duration::from_millis(600)),
+        times: 1,
+    });
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .expect("client");
+
+    let gave_up = impatient.get(app.url("/v1/favorites")).send().await;
+    let patient = app.get("/v1/favorites").await;
+
+    assert!(gave_up.is_err(), "the first client disconnected");
+    assert_eq!(patient.status(), 200);
+    assert_eq!(
+        app.fake.calls(Endpoint::Favorites),
+        1,
+        "the first fill was finished, not restarted"
+    );
+}

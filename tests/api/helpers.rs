@@ -1,0 +1,205 @@
+//! Starting the real gateway against the fake Imgur, both on loopback port 0.
+
+use pixgate::config::{Config, ImgurConfig};
+use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
+use pixgate::secret::Secret;
+use pixgate::startup::Application;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to start a gateway for one test.
+pub struct Options {
+    /// Give the gateway the fake's refresh token (user mode).
+    pub user: bool,
+    pub api_key: Option<String>,
+    pub favorites_ttl: Duration,
+    pub stale_grace: Duration,
+    pub upstream_timeout: Duration,
+    pub cache_max_bytes: u64,
+    pub fake: FakeConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            user: true,
+            api_key: None,
+            favorites_ttl: Duration::from_secs(60),
+            stale_grace: Duration::from_secs(3600),
+            upstream_timeout: Duration::from_secs(10),
+            cache_max_bytes: 64 * 1024 * 1024,
+            fake: FakeConfig::default(),
+        }
+    }
+}
+
+/// A running gateway, its fake upstream and its token file.
+pub struct TestApp {
+    pub address: String,
+    pub fake: FakeImgur,
+    pub http: reqwest::Client,
+    pub token_file: PathBuf,
+    /// The `IMGUR_REFRESH_TOKEN` the gateway was started with.
+    pub seed_refresh_token: Option<String>,
+    options: Options,
+    handle: actix_web::dev::ServerHandle,
+    _state_dir: tempfile::TempDir,
+}
+
+/// A user-mode gateway with default options.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let fake = FakeImgur::start(options.fake.clone())
+        .await
+        .expect("the fake Imgur starts");
+    let state_dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = state_dir.path().join("state/tokens.json");
+    let seed = options.user.then(|| fake.current_refresh_token());
+    let (address, handle) = start_gateway(&fake, &options, &token_file, seed.as_deref()).await;
+    TestApp {
+        address,
+        fake,
+        http: reqwest::Client::new(),
+        token_file,
+        seed_refresh_token: seed,
+        options,
+        handle,
+        _state_dir: state_dir,
+    }
+}
+
+/// The configuration a test gateway runs with.
+pub fn config(
+    fake: &FakeImgur,
+    options: &Options,
+    token_file: &std::path::Path,
+    seed: Option<&str>,
+) -> Config {
+    let fake_config = fake.config();
+    Config {
+        imgur: ImgurConfig {
+            client_id: fake_config.client_id.clone(),
+            client_secret: Some(Secret::new(fake_config.client_secret.clone())),
+            refresh_token: seed.map(Secret::new),
+            api_url: fake.base_url(),
+            timeout: options.upstream_timeout,
+        },
+        listen: "127.0.0.1:0".into(),
+        api_key: options.api_key.as_deref().map(Secret::new),
+        token_file: token_file.to_owned(),
+        favorites_ttl: options.favorites_ttl,
+        favorites_stale_grace: options.stale_grace,
+        cache_max_bytes: options.cache_max_bytes,
+        workers: Some(2),
+    }
+}
+
+async fn start_gateway(
+    fake: &FakeImgur,
+    options: &Options,
+    token_file: &std::path::Path,
+    seed: Option<&str>,
+) -> (String, actix_web::dev::ServerHandle) {
+    let app = Application::build(config(fake, options, token_file, seed))
+        .await
+        .expect("the gateway starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    (address, handle)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
+    /// Stops the gateway and starts a new one on the same token file, with
+    /// `seed` as `IMGUR_REFRESH_TOKEN`.
+    pub async fn restart(&mut self, seed: Option<String>) {
+        self.handle.stop(true).await;
+        let (address, handle) =
+            start_gateway(&self.fake, &self.options, &self.token_file, seed.as_deref()).await;
+        self.address = address;
+        self.handle = handle;
+        self.seed_refresh_token = seed;
+    }
+
+    /// The token file as JSON.
+    pub fn token_file_json(&self) -> serde_json::Value {
+        let bytes = std::fs::read(&self.token_file).expect("the token file exists");
+        serde_json::from_slice(&bytes).expect("the token file is JSON")
+    }
+
+    /// Edits the token file in place (for a gateway about to restart).
+    pub fn edit_token_file(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut json = self.token_file_json();
+        edit(&mut json);
+        std::fs::write(&self.token_file, serde_json::to_vec(&json).expect("JSON"))
+            .expect("written");
+    }
+
+    /// Upstream calls of every kind except the token endpoint.
+    pub fn api_calls(&self) -> usize {
+        [
+            Endpoint::Account,
+            Endpoint::Favorites,
+            Endpoint::Upload,
+            Endpoint::GetImage,
+            Endpoint::UpdateImage,
+            Endpoint::DeleteImage,
+            Endpoint::Favorite,
+            Endpoint::Credits,
+            Endpoint::Other,
+        ]
+        .iter()
+        .map(|e| self.fake.calls(*e))
+        .sum()
+    }
+}
+
+/// A small valid PNG of `size` bytes (the IHDR says 2x3).
+pub fn png(size: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x02\0\0\0\x03\x08\x06\0\0\0".to_vec();
+    bytes.resize(size.max(bytes.len()), 0x42);
+    bytes
+}
+
+/// Asserts a problem+json answer and returns its body.
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: u16,
+    slug: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: serde_json::Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status);
+    let problem_type = body["type"].as_str().expect("a type");
+    assert!(
+        problem_type.ends_with(slug),
+        "type {problem_type} should end in {slug}"
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

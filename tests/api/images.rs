@@ -1,0 +1,376 @@
+//! Upload, get, update, delete, favorite: each endpoint's success path, and
+//! what Imgur received.
+
+use crate::helpers::{png, spawn_app, spawn_app_with, Options};
+use base64::Engine;
+use pixgate::fake_imgur::Endpoint;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn image_form(bytes: Vec<u8>) -> Form {
+    Form::new()
+        .part(
+            "image",
+            Part::bytes(bytes)
+                .file_name("cat.png")
+                .mime_str("image/png")
+                .expect("mime"),
+        )
+        .text("title", "A cat")
+        .text("description", "on a mat")
+}
+
+#[tokio::test]
+async fn multipart_image_upload_answers_201_with_location_and_reaches_imgur_intact() {
+    let app = spawn_app().await;
+    let bytes = png(4096);
+
+    let response = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(image_form(bytes.clone()))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(response
+        .headers()
+        .contains_key("x-post-rate-limit-remaining"));
+    let body: Value = response.json().await.expect("json");
+    let id = body["id"].as_str().expect("an id");
+    assert_eq!(location, format!("/v1/images/{id}"));
+    assert_eq!(body["title"], "A cat");
+    assert!(body.get("success").is_none(), "the envelope is unwrapped");
+    let stored = app.fake.image(id).expect("Imgur has the image");
+    assert_eq!(stored.sha256, sha256(&bytes));
+    assert_eq!(stored.owner.as_deref(), Some("demo"));
+    assert_eq!(stored.description.as_deref(), Some("on a mat"));
+    let upload = app
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == Endpoint::Upload)
+        .expect("an upload request");
+    assert!(upload
+        .authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer ")));
+    assert_eq!(upload.fields.get("type").map(String::as_str), Some("file"));
+}
+
+#[tokio::test]
+async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
+    let app = spawn_app().await;
+    // Larger than the in-memory spool, so it goes through a temp file.
+    let mut bytes = vec![0u8; 5 * 1024 * 1024 + 17];
+    bytes[4..12].copy_from_slice(b"ftypisom");
+    let form = Form::new().part(
+        "video",
+        Part::bytes(bytes.clone())
+            .file_name("clip.mp4")
+            .mime_str("video/mp4")
+            .expect("mime"),
+    );
+
+    let response = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    let stored = app
+        .fake
+        .image(body["id"].as_str().expect("id"))
+        .expect("stored");
+    assert!(stored.is_video);
+    assert_eq!(
+        (stored.size, stored.sha256),
+        (bytes.len() as u64, sha256(&bytes))
+    );
+    let upload = app
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == Endpoint::Upload)
+        .expect("upload");
+    assert!(upload.fields.contains_key("video"), "{:?}", upload.fields);
+}
+
+#[tokio::test]
+async fn url_and_base64_uploads_are_forwarded_with_their_type() {
+    let app = spawn_app().await;
+    let bytes = png(300);
+    let cases = [
+        (
+            "multipart url",
+            None,
+            Some(Form::new().text("url", "https://example.com/cat.png")),
+            "url",
+        ),
+        (
+            "json url",
+            Some(json!({"url": "https://example.com/cat.png", "title": "t"})),
+            None,
+            "url",
+        ),
+        (
+            "json base64",
+            Some(json!({"base64": base64::engine::general_purpose::STANDARD.encode(&bytes)})),
+            None,
+            "base64",
+        ),
+    ];
+    for (case, json_body, form, expected_type) in cases {
+        let request = app.http.post(app.url("/v1/images"));
+        let request = match (json_body, form) {
+            (Some(body), _) => request.json(&body),
+            (_, Some(form)) => request.multipart(form),
+            _ => unreachable!(),
+        };
+        let response = request.send().await.expect("sent");
+        assert_eq!(response.status(), 201, "{case}");
+        let body: Value = response.json().await.expect("json");
+        let stored = app
+            .fake
+            .image(body["id"].as_str().expect("id"))
+            .expect("stored");
+        if expected_type == "base64" {
+            assert_eq!(
+                stored.sha256,
+                sha256(&bytes),
+                "{case}: decoded bytes reach Imgur"
+            );
+        } else {
+            assert_eq!(
+                stored.source_url.as_deref(),
+                Some("https://example.com/cat.png"),
+                "{case}"
+            );
+        }
+        let last_upload = app
+            .fake
+            .requests()
+            .into_iter()
+            .rfind(|r| r.endpoint == Endpoint::Upload)
+            .expect("upload");
+        assert_eq!(
+            last_upload.fields.get("type").map(String::as_str),
+            Some(expected_type),
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_patch_and_delete_act_on_the_image() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(image_form(png(100)))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/images/{id}");
+
+    let fetched = app.get(&path).await;
+    assert_eq!(fetched.status(), 200);
+    let fetched: Value = fetched.json().await.expect("json");
+    assert_eq!(fetched["id"], id.as_str());
+
+    let patched = app
+        .http
+        .patch(app.url(&path))
+        .json(&json!({"title": "Renamed"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.expect("json");
+    assert_eq!(
+        patched["title"], "Renamed",
+        "the answer is the image after the update"
+    );
+    assert_eq!(patched["description"], "on a mat", "untouched fields stay");
+    assert_eq!(
+        app.fake.image(&id).expect("stored").title.as_deref(),
+        Some("Renamed")
+    );
+
+    let deleted = app.http.delete(app.url(&path)).send().await.expect("sent");
+    assert_eq!(deleted.status(), 204);
+    assert!(app.fake.image(&id).is_none(), "Imgur no longer has it");
+    assert_eq!(app.get(&path).await.status(), 404);
+}
+
+#[tokio::test]
+async fn anonymous_uploads_use_the_client_id_and_are_deleted_by_deletehash() {
+    let app = spawn_app_with(Options {
+        user: false,
+        ..Options::default()
+    })
+    .await;
+
+    let created = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(image_form(png(100)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("json");
+    let (id, deletehash) = (
+        created["id"].as_str().expect("id").to_owned(),
+        created["deletehash"]
+            .as_str()
+            .expect("deletehash")
+            .to_owned(),
+    );
+    assert_eq!(app.fake.image(&id).expect("stored").owner, None);
+
+    let patched = app
+        .http
+        .patch(app.url(&format!("/v1/images/{deletehash}")))
+        .json(&json!({"description": "anonymous"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.expect("json");
+    assert_eq!(
+        patched["id"],
+        id.as_str(),
+        "the gateway knows its own upload's id"
+    );
+    assert_eq!(patched["description"], "anonymous");
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/v1/images/{deletehash}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(deleted.status(), 204);
+    assert!(app.fake.image(&id).is_none());
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        0,
+        "anonymous mode never asks for a token"
+    );
+    assert!(app
+        .fake
+        .requests()
+        .iter()
+        .all(|r| r.authorization.as_deref()
+            == Some(&format!("Client-ID {}", app.fake.config().client_id))));
+}
+
+#[tokio::test]
+async fn put_and_delete_favorite_are_idempotent_and_post_toggles() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(image_form(png(100)))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let favorite = app.url(&format!("/v1/images/{id}/favorite"));
+    let state = |v: Value| {
+        (
+            v["id"].as_str().map(str::to_owned),
+            v["favorited"].as_bool(),
+        )
+    };
+
+    for attempt in 0..2 {
+        let response = app.http.put(&favorite).send().await.expect("sent");
+        assert_eq!(response.status(), 200, "PUT #{attempt}");
+        assert_eq!(
+            state(response.json().await.expect("json")),
+            (Some(id.clone()), Some(true))
+        );
+        assert!(
+            app.fake.image(&id).expect("stored").favorite,
+            "PUT #{attempt} leaves it favorited"
+        );
+    }
+    for attempt in 0..2 {
+        let response = app.http.delete(&favorite).send().await.expect("sent");
+        assert_eq!(response.status(), 200, "DELETE #{attempt}");
+        assert_eq!(
+            state(response.json().await.expect("json")),
+            (Some(id.clone()), Some(false))
+        );
+        assert!(!app.fake.image(&id).expect("stored").favorite);
+    }
+    let toggled = app.http.post(&favorite).send().await.expect("sent");
+    assert_eq!(state(toggled.json().await.expect("json")).1, Some(true));
+    let toggled = app.http.post(&favorite).send().await.expect("sent");
+    assert_eq!(state(toggled.json().await.expect("json")).1, Some(false));
+    assert_eq!(
+        app.fake.calls(Endpoint::Favorite),
+        4,
+        "one toggle per state change, none for the repeats"
+    );
+}
+
+#[tokio::test]
+async fn account_and_rate_limits_are_imgurs_data_unwrapped() {
+    let app = spawn_app().await;
+
+    let account = app.get("/v1/account").await;
+    assert_eq!(account.status(), 200);
+    assert!(account.headers().contains_key("x-ratelimit-userremaining"));
+    let account: Value = account.json().await.expect("json");
+    assert_eq!(account["url"], "demo");
+    assert_eq!(account["id"], 4242);
+
+    let credits: Value = app.get("/v1/rate-limits").await.json().await.expect("json");
+    assert_eq!(credits["ClientLimit"], 12500);
+    assert!(credits["UserRemaining"].is_number());
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.json::<Value>().await.expect("json"),
+        json!({"status": "ok"})
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.expect("json")["mode"], "user");
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        1,
+        "readiness got a real access token"
+    );
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real gateway over HTTP against the fake Imgur.
+
+mod helpers;
+
+mod docs;
+mod errors;
+mod fake_imgur;
+mod favorites;
+mod images;
+mod input;
+mod secrets;
+mod tokens;

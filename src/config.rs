@@ -2,7 +2,7 @@
 //! variable (and so from `.env`, which `main` loads first).
 
 use crate::secret::Secret;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +19,28 @@ pub struct Cli {
     pub server: ServerArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The environment variables the command line reads.
+    pub fn env_vars() -> Vec<String> {
+        Self::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Removes those set to an empty string, so `PIXGATE_WORKERS=` in a
+    /// `.env` file means "unset" rather than an unparsable value. Call
+    /// before any thread exists (it changes the environment).
+    pub fn unset_empty_env_vars() {
+        for name in Self::env_vars() {
+            if std::env::var_os(&name).is_some_and(|v| v.is_empty()) {
+                std::env::remove_var(&name);
+            }
+        }
+    }
 }
 
 /// What to do; serving the gateway is the default.
@@ -225,6 +247,39 @@ mod tests {
     fn refresh_token_without_client_secret_is_refused() {
         let err = args(&["--refresh-token", "r"]).into_config().unwrap_err();
         assert!(matches!(err, ConfigError::MissingClientSecret));
+    }
+
+    #[test]
+    fn env_example_lists_every_variable_with_a_value_clap_accepts() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+        let entries: Vec<(String, String)> = dotenvy::from_path_iter(path)
+            .expect(".env.example exists")
+            .collect::<Result<_, _>>()
+            .expect(".env.example parses");
+        for name in Cli::env_vars().into_iter().chain(["RUST_LOG".to_owned()]) {
+            assert!(
+                entries.iter().any(|(n, _)| *n == name),
+                "{name} is missing from .env.example"
+            );
+        }
+        let mut argv = vec!["pixgate".to_owned()];
+        for arg in Cli::command().get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let value = entries
+                .iter()
+                .find(|(n, _)| env == n.as_str())
+                .map(|(_, v)| v.clone());
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let long = arg.get_long().expect("every option has a long flag");
+            if arg.get_num_args().is_some_and(|n| n.takes_values()) {
+                argv.extend([format!("--{long}"), value]);
+            } else if value == "true" {
+                argv.push(format!("--{long}"));
+            }
+        }
+        assert!(Cli::try_parse_from(&argv).is_ok(), "{argv:?}");
     }
 
     #[test]

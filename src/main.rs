@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     // Before any thread exists: dotenvy sets environment variables.
     let _ = dotenvy::dotenv();
+    Cli::unset_empty_env_vars();
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         return match pixgate::api::openapi().to_pretty_json() {

@@ -46,8 +46,40 @@ impl Cli {
 /// What to do; serving the gateway is the default.
 #[derive(Subcommand)]
 pub enum Command {
+    /// Authorize an Imgur account in the terminal (PIN), or check and store
+    /// an existing refresh token. Needs IMGUR_CLIENT_ID and IMGUR_CLIENT_SECRET.
+    Login(LoginArgs),
+    /// Delete the stored tokens.
+    Logout,
+    /// Print the authorization state stored in the token file (never a token).
+    Status,
+    /// Take the client id, secret and refresh token from another tool's settings.
+    Import(ImportArgs),
     /// Print the OpenAPI document the server serves at /openapi.json.
     Openapi,
+}
+
+/// `pixgate login`.
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The PIN Imgur showed (otherwise it is read from standard input).
+    #[arg(long, conflicts_with = "refresh_token")]
+    pub pin: Option<Secret>,
+    /// Check an existing refresh token with one refresh and store it, instead
+    /// of the PIN flow (for when Imgur's authorize page is failing).
+    #[arg(long = "refresh-token")]
+    pub refresh_token: Option<Secret>,
+    /// Do not try to open the authorize page in a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+/// `pixgate import`.
+#[derive(Args)]
+pub struct ImportArgs {
+    /// ShareX's UploadersConfig.json (its Imgur account settings).
+    #[arg(long, value_name = "UploadersConfig.json")]
+    pub sharex: PathBuf,
 }
 
 /// Flags of the server. Every one can also be set through its environment variable.
@@ -114,6 +146,8 @@ pub enum ConfigError {
         "cannot find a home for the token file: set PIXGATE_TOKEN_FILE, XDG_STATE_HOME or HOME"
     )]
     NoTokenFileLocation,
+    #[error("IMGUR_CLIENT_SECRET (or --client-secret) is required to authorize an account")]
+    ClientSecretRequired,
 }
 
 /// Imgur connection settings.
@@ -141,12 +175,26 @@ pub struct Config {
 }
 
 impl ServerArgs {
-    /// Validates the flags into a [`Config`] (for a non-demo run).
-    pub fn into_config(self) -> Result<Config, ConfigError> {
-        let client_id = non_empty(self.client_id).ok_or(ConfigError::MissingClientId)?;
-        let client_secret = self.client_secret.filter(|s| !s.expose().is_empty());
-        let refresh_token = self.refresh_token.filter(|s| !s.expose().is_empty());
-        let api_key = self.api_key.filter(|s| !s.expose().is_empty());
+    /// The Imgur settings alone (for the terminal commands).
+    pub fn imgur_config(&self) -> Result<ImgurConfig, ConfigError> {
+        self.imgur_config_for(
+            self.client_id.clone(),
+            self.client_secret.clone(),
+            self.refresh_token.clone(),
+        )
+    }
+
+    /// The Imgur settings with the given app credentials and refresh token
+    /// (`pixgate import` brings another tool's).
+    pub fn imgur_config_for(
+        &self,
+        client_id: Option<String>,
+        client_secret: Option<Secret>,
+        refresh_token: Option<Secret>,
+    ) -> Result<ImgurConfig, ConfigError> {
+        let client_id = non_empty(client_id).ok_or(ConfigError::MissingClientId)?;
+        let client_secret = client_secret.filter(|s| !s.expose().is_empty());
+        let refresh_token = refresh_token.filter(|s| !s.expose().is_empty());
         if refresh_token.is_some() && client_secret.is_none() {
             return Err(ConfigError::MissingClientSecret);
         }
@@ -157,21 +205,33 @@ impl ServerArgs {
         {
             return Err(ConfigError::BadApiUrl(api_url));
         }
+        Ok(ImgurConfig {
+            client_id,
+            client_secret,
+            refresh_token,
+            api_url,
+            timeout: Duration::from_secs(self.upstream_timeout.max(1)),
+        })
+    }
+
+    /// The token file: `--token-file`, else the XDG default.
+    pub fn token_file(&self) -> Result<PathBuf, ConfigError> {
+        match &self.token_file {
+            Some(path) => Ok(path.clone()),
+            None => default_token_file().ok_or(ConfigError::NoTokenFileLocation),
+        }
+    }
+
+    /// Validates the flags into a [`Config`] (for a non-demo run).
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let imgur = self.imgur_config()?;
+        let token_file = self.token_file()?;
+        let api_key = self.api_key.filter(|s| !s.expose().is_empty());
         if api_key.is_none() && !self.allow_unauthenticated && !is_loopback(&self.listen)? {
             return Err(ConfigError::UnauthenticatedNonLoopback(self.listen));
         }
-        let token_file = match self.token_file {
-            Some(path) => path,
-            None => default_token_file().ok_or(ConfigError::NoTokenFileLocation)?,
-        };
         Ok(Config {
-            imgur: ImgurConfig {
-                client_id,
-                client_secret,
-                refresh_token,
-                api_url,
-                timeout: Duration::from_secs(self.upstream_timeout.max(1)),
-            },
+            imgur,
             listen: self.listen,
             api_key,
             token_file,

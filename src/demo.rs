@@ -38,6 +38,7 @@ pub fn banner(demo: &Demo, port: u16) -> String {
          account \"{user}\" and {favorites} favorites. Try:\n    \
          curl http://127.0.0.1:{port}/v1/favorites\n    \
          curl -F image=@some-picture.png http://127.0.0.1:{port}/v1/images\n  \
+         Try a login: http://127.0.0.1:{port}/auth/login (the fake's consent page)\n  \
          API docs: http://127.0.0.1:{port}/docs/\n{line}",
         fake = demo.fake.base_url(),
         user = config.account_username,

@@ -2,8 +2,9 @@
 //! favorites cache. Handlers call exactly one of these.
 
 use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
-use crate::imgur::{self, Error, ErrorKind, ImgurClient, Mode, Reply};
-use crate::model::{FavoritesSort, ImageId, ImageUpdate};
+use crate::imgur::{self, AuthStatus, Error, ErrorKind, Grant, ImgurClient, Mode, Reply};
+use crate::login::{PendingLogins, UnknownState};
+use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::Upload;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -20,6 +21,15 @@ pub struct Uploaded {
     pub image: Reply<Bytes>,
 }
 
+/// Why a browser login could not be finished.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(transparent)]
+    UnknownState(#[from] UnknownState),
+    #[error(transparent)]
+    Imgur(#[from] Error),
+}
+
 /// How many deletehash-to-id pairs of the gateway's own uploads to remember.
 const REMEMBERED_DELETEHASHES: u64 = 10_000;
 
@@ -31,6 +41,7 @@ pub struct Gateway {
     /// uploads made through the gateway are remembered by deletehash: an
     /// update by deletehash can then answer the updated image.
     uploads_by_deletehash: moka::sync::Cache<String, ImageId>,
+    logins: PendingLogins,
 }
 
 impl Gateway {
@@ -39,6 +50,7 @@ impl Gateway {
             imgur,
             favorites,
             uploads_by_deletehash: moka::sync::Cache::new(REMEMBERED_DELETEHASHES),
+            logins: PendingLogins::default(),
         }
     }
 
@@ -48,6 +60,45 @@ impl Gateway {
             Mode::Anonymous => Ok(Mode::Anonymous),
             Mode::User => self.imgur.tokens().access_token().await.map(|_| Mode::User),
         }
+    }
+
+    /// Starts a browser login: the Imgur authorize URL to send the user to.
+    pub fn begin_login(&self, response_type: ResponseType) -> String {
+        let state = self.logins.begin(response_type);
+        self.imgur.authorize_url(response_type, &state)
+    }
+
+    /// Finishes a browser login started with `state`: exchanges the code
+    /// (code flow) or checks the refresh token (token flow) and switches to
+    /// the new account.
+    pub async fn finish_login(
+        &self,
+        state: &str,
+        response_type: ResponseType,
+        grant: Grant,
+    ) -> Result<AuthStatus, LoginError> {
+        self.logins.finish(state, response_type)?;
+        Ok(self.login(grant).await?)
+    }
+
+    /// Authorizes with a PIN or an existing refresh token and switches to
+    /// that account at once.
+    pub async fn login(&self, grant: Grant) -> Result<AuthStatus, Error> {
+        let tokens = self.imgur.tokens();
+        self.changing_favorites(tokens.authorize(grant)).await?;
+        Ok(tokens.status())
+    }
+
+    /// Deletes the stored tokens; the gateway continues in anonymous mode.
+    pub async fn logout(&self) -> Result<AuthStatus, Error> {
+        let tokens = self.imgur.tokens();
+        self.changing_favorites(tokens.logout()).await?;
+        Ok(tokens.status())
+    }
+
+    /// The authorization state, without tokens.
+    pub fn auth_status(&self) -> AuthStatus {
+        self.imgur.tokens().status()
     }
 
     /// The authorized account.

@@ -10,11 +10,13 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`config`] | command line and environment |
+//! | [`cli`] | `pixgate login`, `logout`, `status`, `import` |
 //! | [`startup`] | server construction and listening |
 //! | [`api`] | routes, handlers, OpenAPI, errors |
 //! | [`gateway`] | the operations the API offers |
 //! | [`cache`] | the favorites cache |
 //! | [`imgur`] | Imgur client, token manager, token file, wire format |
+//! | [`login`] | pending browser logins (OAuth `state`) |
 //! | [`upload`] | upload spooling and limits |
 //! | [`model`] | validated input types |
 //! | [`fake_imgur`] | a fake Imgur speaking the real wire format |
@@ -22,11 +24,13 @@
 
 pub mod api;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fake_imgur;
 pub mod gateway;
 pub mod imgur;
+pub mod login;
 pub mod model;
 pub mod secret;
 pub mod startup;

@@ -1,4 +1,5 @@
 use clap::Parser;
+use pixgate::cli;
 use pixgate::config::{Cli, Command};
 use pixgate::startup::Application;
 use std::io::IsTerminal;
@@ -10,18 +11,6 @@ fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     Cli::unset_empty_env_vars();
     let cli = Cli::parse();
-    if let Some(Command::Openapi) = cli.command {
-        return match pixgate::api::openapi().to_pretty_json() {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -29,7 +18,23 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match actix_web::rt::System::new().block_on(serve(cli.server)) {
+    let args = cli.server;
+    let outcome: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        None => actix_web::rt::System::new().block_on(serve(args)),
+        Some(Command::Login(login)) => actix_web::rt::System::new()
+            .block_on(cli::login(&args, login))
+            .map_err(Into::into),
+        Some(Command::Import(import)) => actix_web::rt::System::new()
+            .block_on(cli::import(&args, import))
+            .map_err(Into::into),
+        Some(Command::Logout) => cli::logout(&args).map_err(Into::into),
+        Some(Command::Status) => cli::status(&args).map_err(Into::into),
+        Some(Command::Openapi) => pixgate::api::openapi()
+            .to_pretty_json()
+            .map(|json| println!("{json}"))
+            .map_err(Into::into),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -47,6 +52,8 @@ async fn serve(mut args: pixgate::config::ServerArgs) -> Result<(), Box<dyn std:
     };
     let app = Application::build(args.into_config()?).await?;
     if let Some(demo) = &demo {
+        demo.fake
+            .set_redirect_url(&format!("http://127.0.0.1:{}/auth/callback", app.port()));
         println!("{}", pixgate::demo::banner(demo, app.port()));
     }
     app.run_until_stopped().await?;

@@ -60,6 +60,27 @@ impl FavoritesSort {
     }
 }
 
+/// How Imgur's authorize page answers: `token` (in the URL fragment; the
+/// one Imgur recommends), `code` (in the query), or `pin` (shown to the user).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseType {
+    #[default]
+    Token,
+    Code,
+    Pin,
+}
+
+impl ResponseType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Code => "code",
+            Self::Pin => "pin",
+        }
+    }
+}
+
 /// A title and/or description change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageUpdate {

@@ -6,10 +6,13 @@ use crate::cache::FavoritesCache;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::imgur::{ImgurClient, StoreError, TokenStore};
+use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use std::net::TcpListener;
-use tracing_actix_web::TracingLogger;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -52,13 +55,14 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<PathOnlySpan>::new())
                 .app_data(gateway.clone())
                 .app_data(api_key.clone())
                 .configure(api::extractor_config)
                 .into_utoipa_app()
                 .configure(api::configure)
                 .into_app()
+                .configure(api::configure_static)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .route("/", web::get().to(redirect_to_docs))
                 .route("/docs", web::get().to(redirect_to_docs))
@@ -85,6 +89,33 @@ impl Application {
     /// Serves until stopped (SIGINT/SIGTERM stop it gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The request span, like tracing-actix-web's default but with the path
+/// instead of path and query: `/auth/login?key=...` must not reach a log.
+struct PathOnlySpan;
+
+impl RootSpanBuilder for PathOnlySpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
 

@@ -1,4 +1,5 @@
-//! The optional API key on `/v1`: `Authorization: Bearer <PIXGATE_API_KEY>`.
+//! The optional API key on `/v1` and the `/auth` actions:
+//! `Authorization: Bearer <PIXGATE_API_KEY>`.
 
 use super::{Problem, ProblemKind};
 use crate::secret::Secret;
@@ -6,7 +7,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpRequest};
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -34,6 +36,34 @@ impl ApiKey {
     }
 }
 
+impl ApiKey {
+    /// Checks the key in `Authorization: Bearer`, or the one a browser
+    /// navigation carried in the `key` query parameter (`query_key`; it
+    /// cannot set headers). Only the path is logged, never the query.
+    pub fn check(&self, req: &HttpRequest, query_key: Option<&str>) -> Result<(), Problem> {
+        if self.admits(query_key.or_else(|| bearer(req.headers()))) {
+            Ok(())
+        } else {
+            Err(unauthorized(query_key.is_some()))
+        }
+    }
+}
+
+fn bearer(headers: &header::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
+fn unauthorized(from_query: bool) -> Problem {
+    let how = if from_query {
+        "add `?key=<PIXGATE_API_KEY>` to the address, or send `Authorization: Bearer <PIXGATE_API_KEY>`"
+    } else {
+        "send the gateway's API key as `Authorization: Bearer <PIXGATE_API_KEY>`"
+    };
+    Problem::new(ProblemKind::Unauthorized, how)
+}
+
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -43,24 +73,12 @@ pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, key) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
-        });
     let admitted = req
         .app_data::<web::Data<ApiKey>>()
-        .map(|key| key.admits(presented))
+        .map(|key| key.admits(bearer(req.headers())))
         .unwrap_or(true);
     if !admitted {
-        return Err(Problem::new(
-            ProblemKind::Unauthorized,
-            "send the gateway's API key as `Authorization: Bearer <PIXGATE_API_KEY>`",
-        )
-        .into());
+        return Err(unauthorized(false).into());
     }
     next.call(req).await
 }

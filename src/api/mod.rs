@@ -5,9 +5,11 @@
 
 mod account;
 mod api_key;
+mod auth;
 mod favorites;
 mod health;
 mod images;
+mod pages;
 pub mod problem;
 mod schemas;
 
@@ -33,6 +35,13 @@ pub const JSON_LIMIT_BYTES: usize = 256 * 1024;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(auth::start_login)
+        .service(auth::login_callback)
+        .service(auth::finish_token_login)
+        .service(auth::login_with_pin)
+        .service(auth::login_with_refresh_token)
+        .service(auth::log_out)
+        .service(auth::auth_status)
         .service(
             scope::scope("/v1")
                 .wrap(from_fn(api_key::require_api_key))
@@ -80,6 +89,11 @@ pub fn extractor_config(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Routes outside the OpenAPI document (static files).
+pub fn configure_static(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/callback.js", web::get().to(auth::callback_script));
+}
+
 /// Any route not in the table.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
     Err(Problem::new(
@@ -99,6 +113,7 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
         (name = "images", description = "Upload, read, update and delete images"),
         (name = "favorites", description = "The account's favorites (cached) and favoriting images"),
         (name = "account", description = "The authorized account and Imgur's rate limits"),
+        (name = "auth", description = "Authorizing an Imgur account: browser login, PIN, an existing refresh token"),
         (name = "health", description = "Liveness and readiness")
     ),
     components(schemas(Problem))

@@ -206,7 +206,7 @@ impl From<imgur::Error> for Problem {
             | ErrorKind::InvalidResponse { .. }
             | ErrorKind::Unreachable(_) => (ProblemKind::UpstreamError, None),
             ErrorKind::Timeout => (ProblemKind::UpstreamTimeout, None),
-            ErrorKind::Spool(_) => (ProblemKind::Internal, None),
+            ErrorKind::Spool(_) | ErrorKind::Storage(_) => (ProblemKind::Internal, None),
         };
         if kind == ProblemKind::Internal || kind == ProblemKind::UpstreamError {
             tracing::warn!(error = %error, upstream_status = ?error.upstream_status, "upstream call failed");
@@ -219,6 +219,9 @@ impl From<imgur::Error> for Problem {
                 format!("Imgur answered HTTP {status}: {message}")
             }
             (ErrorKind::Spool(_), _) => "the upload could not be read back from local disk".into(),
+            (ErrorKind::Storage(_), _) => {
+                "the token file could not be updated; see the gateway's log".into()
+            }
             (kind, _) => kind.to_string(),
         };
         let mut problem = Problem::new(kind, detail);

@@ -101,6 +101,20 @@ impl Body {
         self.problem.get_or_insert(problem);
     }
 
+    /// Adds the pairs of a URL query string as text fields (the authorize page
+    /// takes its parameters from the query on `GET`). A malformed query sets
+    /// [`Body::problem`].
+    pub(crate) fn add_query(&mut self, query: &str) {
+        match Query::<Vec<(String, String)>>::from_query(query) {
+            Ok(pairs) => {
+                for (name, value) in pairs.into_inner() {
+                    self.add_text(name, value);
+                }
+            }
+            Err(_) => self.fail(malformed("query")),
+        }
+    }
+
     /// A text field, if present.
     pub(crate) fn field(&self, name: &str) -> Option<&str> {
         self.text.get(name).map(String::as_str)

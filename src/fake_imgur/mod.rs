@@ -7,6 +7,7 @@
 //! | Route | [`Endpoint`] |
 //! |---|---|
 //! | `POST /oauth2/token` (grants `refresh_token`, `authorization_code`, `pin`) | `Token` |
+//! | `GET`/`POST /oauth2/authorize` (the consent page and its form) | `Authorize` |
 //! | `GET /3/account/{username\|me}` | `Account` |
 //! | `GET /3/account/{username\|me}/favorites[/{page}[/{newest\|oldest}]]` | `Favorites` |
 //! | `POST /3/image`, `POST /3/upload` (multipart, urlencoded, raw `image/*`) | `Upload` |
@@ -25,6 +26,13 @@
 //! - Access tokens that expire after their lifetime (or on demand) and are then
 //!   answered with Imgur's 403 `The access token provided is invalid.`.
 //! - Rate-limit headers on every `/3` answer and the `/3/credits` body.
+//! - The authorize page of the three login flows (`response_type=code|token|pin`):
+//!   a plain HTML consent page with no script, whose Allow and Deny buttons post a
+//!   form; the answer redirects to the app's registered callback
+//!   ([`FakeImgur::set_redirect_url`]) with a single-use code in the query, tokens in
+//!   the fragment, or `error=access_denied`, or shows a single-use PIN. Element ids
+//!   (for browser tests): `allow`, `deny`, `account` on the consent page, `pin` on
+//!   the PIN page.
 //! - Uploads that are streamed: a file part is hashed (SHA-256) as it arrives and only
 //!   its hash, size and first bytes are kept, so even a 200 MiB video costs no memory.
 //! - One account (`FakeConfig::account_username`) whose favorites are seeded with
@@ -34,11 +42,13 @@
 //! Tokens: [`FakeImgur::expire_access_tokens`], [`FakeImgur::revoke_refresh_tokens`],
 //! [`FakeImgur::set_access_token_lifetime`], [`FakeImgur::set_token_delay`],
 //! [`FakeImgur::set_rotation_invalidates_old`], [`FakeImgur::issue_code`],
-//! [`FakeImgur::issue_pin`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
+//! [`FakeImgur::issue_pin`]. Login: [`FakeImgur::set_redirect_url`],
+//! [`FakeImgur::set_consent`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
 //! (every error shape Imgur has been seen to send). Inspection:
 //! [`FakeImgur::calls`], [`FakeImgur::requests`], [`FakeImgur::image`],
 //! [`FakeImgur::favorite_ids`], [`FakeImgur::issued_access_tokens`].
 
+mod authorize;
 mod body;
 mod server;
 mod state;
@@ -80,6 +90,11 @@ pub struct FakeConfig {
     pub favorites: usize,
     /// How many favorites one page of `/favorites/{page}` holds.
     pub favorites_page_size: usize,
+    /// The app's registered callback URL, where the authorize page sends the user
+    /// back (Imgur fixes it at app registration; the authorize request carries no
+    /// `redirect_uri`). `None`: the `code` and `token` flows answer a 400 page.
+    /// [`FakeImgur::set_redirect_url`] changes it after start.
+    pub redirect_url: Option<String>,
 }
 
 impl Default for FakeConfig {
@@ -93,6 +108,7 @@ impl Default for FakeConfig {
             access_token_lifetime: Duration::from_secs(3600),
             favorites: 12,
             favorites_page_size: 10,
+            redirect_url: None,
         }
     }
 }
@@ -102,6 +118,8 @@ impl Default for FakeConfig {
 pub enum Endpoint {
     /// `POST /oauth2/token`
     Token,
+    /// `GET|POST /oauth2/authorize`
+    Authorize,
     /// `GET /3/account/{username|me}`
     Account,
     /// `GET /3/account/{username|me}/favorites/...`
@@ -133,7 +151,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// The raw `Authorization` header value.
     pub authorization: Option<String>,
-    /// Form, multipart and JSON text fields. A file part is recorded as
+    /// Form, multipart and JSON text fields, and the query parameters of a `GET
+    /// /oauth2/authorize`. A file part is recorded as
     /// `"<file: N bytes>"`; a text value over 4096 bytes as `"<text: N bytes>"`.
     pub fields: BTreeMap<String, String>,
 }
@@ -163,6 +182,19 @@ pub struct StoredImage {
     pub source_url: Option<String>,
     /// Whether the configured account has favorited it.
     pub favorite: bool,
+}
+
+/// What the authorize page does when the browser first loads it (`GET`); the
+/// form's `POST` always carries the user's own decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consent {
+    /// Show the consent page with its Allow and Deny buttons.
+    #[default]
+    Ask,
+    /// Answer as if the user had clicked Allow at once.
+    Allow,
+    /// Answer as if the user had clicked Deny at once.
+    Deny,
 }
 
 /// A failure to serve instead of (or, for `Delay`, before) the normal answer.
@@ -288,6 +320,22 @@ impl FakeImgur {
     /// A single-use pin for `grant_type=pin`.
     pub fn issue_pin(&self) -> String {
         self.shared.state().issue_pin()
+    }
+
+    /// Sets the app's registered callback URL (see [`FakeConfig::redirect_url`]).
+    /// Tests and the demo call it once the gateway has bound its port.
+    pub fn set_redirect_url(&self, url: &str) {
+        self.shared.state().redirect_url = Some(url.to_owned());
+    }
+
+    /// The app's registered callback URL right now.
+    pub fn redirect_url(&self) -> Option<String> {
+        self.shared.state().redirect_url.clone()
+    }
+
+    /// What the authorize page does on `GET` (default [`Consent::Ask`]).
+    pub fn set_consent(&self, consent: Consent) {
+        self.shared.state().consent = consent;
     }
 
     /// Queues a fault. Faults are consumed in FIFO order among those matching the endpoint.

@@ -18,6 +18,7 @@ use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::authorize;
 use super::body::{self, png_size, sniff, Body, Media, ReceivedFile, IMAGE_LIMIT, VIDEO_LIMIT};
 use super::state::{
     hex, now_epoch, AuthFailure, Caller, Image, RateSnapshot, Shared, SOMEONE, SOMEONE_ID,
@@ -50,6 +51,10 @@ pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Resu
 /// A request's route, with its path parameters.
 enum Route {
     Token,
+    /// The authorize page; `submitted` for the `POST` of its form.
+    Authorize {
+        submitted: bool,
+    },
     Account(String),
     Favorites {
         user: String,
@@ -71,6 +76,8 @@ impl Route {
         let owned = |s: &&str| (*s).to_owned();
         match (method, segments.as_slice()) {
             ("POST", ["oauth2", "token"]) => Route::Token,
+            ("GET", ["oauth2", "authorize"]) => Route::Authorize { submitted: false },
+            ("POST", ["oauth2", "authorize"]) => Route::Authorize { submitted: true },
             ("GET", ["3", "account", user]) => Route::Account(owned(user)),
             ("GET", ["3", "account", user, "favorites", rest @ ..]) if rest.len() <= 2 => {
                 Route::Favorites {
@@ -92,6 +99,7 @@ impl Route {
     fn endpoint(&self) -> Endpoint {
         match self {
             Route::Token => Endpoint::Token,
+            Route::Authorize { .. } => Endpoint::Authorize,
             Route::Account(_) => Endpoint::Account,
             Route::Favorites { .. } => Endpoint::Favorites,
             Route::Upload => Endpoint::Upload,
@@ -122,6 +130,9 @@ async fn dispatch(
         .map(str::to_owned);
 
     let mut body = body::read(&req, payload, matches!(route, Route::Upload)).await;
+    if matches!(route, Route::Authorize { submitted: false }) {
+        body.add_query(req.query_string());
+    }
     let (rate, fault) = {
         let mut state = shared.state();
         let rate = state.record(
@@ -203,6 +214,9 @@ impl Request<'_> {
 async fn handle(route: Route, request: Request<'_>) -> Result<HttpResponse, ApiError> {
     match route {
         Route::Token => token(request).await,
+        Route::Authorize { submitted } => {
+            Ok(authorize::respond(request.shared, &request.body, submitted))
+        }
         Route::Account(user) => account(&request, &user),
         Route::Favorites { user, page, sort } => {
             favorites(&request, &user, page.as_deref(), sort.as_deref())

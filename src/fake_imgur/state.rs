@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 
-use super::{Endpoint, FakeConfig, Fault, FaultKind, RecordedRequest, StoredImage};
+use super::{Consent, Endpoint, FakeConfig, Fault, FaultKind, RecordedRequest, StoredImage};
 
 /// Owner of the seeded favorites.
 pub(crate) const SOMEONE: &str = "someone";
@@ -144,6 +144,10 @@ pub(crate) struct State {
     pub(crate) access_token_lifetime: Duration,
     pub(crate) token_delay: Duration,
     pub(crate) rotation_invalidates_old: bool,
+    /// The app's registered callback URL for the authorize page.
+    pub(crate) redirect_url: Option<String>,
+    /// What the authorize page does on `GET`.
+    pub(crate) consent: Consent,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) calls: HashMap<Endpoint, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
@@ -165,6 +169,8 @@ impl State {
             access_token_lifetime: config.access_token_lifetime,
             token_delay: Duration::ZERO,
             rotation_invalidates_old: true,
+            redirect_url: config.redirect_url.clone(),
+            consent: Consent::Ask,
             faults: VecDeque::new(),
             calls: HashMap::new(),
             requests: Vec::new(),

@@ -86,7 +86,8 @@ fn error_response(status: u16, error: Value, ctx: &Ctx<'_>) -> HttpResponse {
     )
 }
 
-fn html_response(status: u16, html: String) -> HttpResponse {
+/// An HTML response with exactly this body.
+pub(crate) fn html_response(status: u16, html: String) -> HttpResponse {
     HttpResponse::build(status_code(status))
         .content_type("text/html; charset=utf-8")
         .body(html)

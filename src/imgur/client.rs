@@ -8,7 +8,7 @@ use super::token_store::{StoreError, TokenStore};
 use super::tokens::{AccessToken, Mode, TokenManager};
 use super::wire;
 use crate::config::ImgurConfig;
-use crate::model::{FavoritesSort, ImageId, ImageUpdate};
+use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::{SpoolReader, Upload, UploadSource};
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
@@ -69,6 +69,21 @@ impl ImgurClient {
             tokens,
             timeout: config.timeout,
         })
+    }
+
+    /// Imgur's authorize page for this app, answering with `response_type`
+    /// and echoing `state`.
+    pub fn authorize_url(&self, response_type: ResponseType, state: &str) -> String {
+        let base = self.api.trim_end_matches("/3");
+        let mut url = match reqwest::Url::parse(&format!("{base}/oauth2/authorize")) {
+            Ok(url) => url,
+            Err(_) => return format!("{base}/oauth2/authorize"),
+        };
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("response_type", response_type.as_str())
+            .append_pair("state", state);
+        url.into()
     }
 
     /// The token manager (mode, account, readiness).

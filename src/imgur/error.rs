@@ -123,6 +123,9 @@ pub enum ErrorKind {
     /// Imgur did not answer in time (504).
     #[error("Imgur did not answer in time")]
     Timeout,
+    /// The token file could not be written or removed (500).
+    #[error("could not update the token file: {0}")]
+    Storage(String),
     /// A spooled upload could not be read back from local disk (500).
     #[error("could not read the spooled upload: {0}")]
     Spool(String),

@@ -12,5 +12,5 @@ mod wire;
 pub use client::{ImgurClient, Reply};
 pub use error::{Error, ErrorKind, RateLimits};
 pub use token_store::{fingerprint, StoreError, StoredTokens, TokenStore};
-pub use tokens::{Account, Mode, TokenManager};
+pub use tokens::{Account, AuthStatus, Grant, Mode, TokenManager};
 pub(crate) use wire::{image_deletehash, image_id, image_is_favorite};

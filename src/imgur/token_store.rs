@@ -73,6 +73,14 @@ struct TokenFile {
     updated_at: u64,
 }
 
+/// The identity of one version of the token file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    inode: u64,
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
 /// Reads and atomically writes the token file at one path.
 #[derive(Clone, Debug)]
 pub struct TokenStore {
@@ -111,9 +119,12 @@ impl TokenStore {
             previous_refresh_token: secret(file.previous_refresh_token),
             seed_fingerprint: file.seed_fingerprint,
             access_token: secret(file.access_token),
-            access_token_expires_at: file
-                .access_token_expires_at
-                .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            // A timestamp past what SystemTime holds counts as expired.
+            access_token_expires_at: file.access_token_expires_at.map(|s| {
+                UNIX_EPOCH
+                    .checked_add(Duration::from_secs(s))
+                    .unwrap_or(UNIX_EPOCH)
+            }),
             account_username: file.account_username,
             account_id: file.account_id,
         }))
@@ -138,6 +149,27 @@ impl TokenStore {
         json.push(b'\n');
         self.write_atomically(&json)
             .map_err(|source| self.write_error(source))
+    }
+
+    /// Deletes the file (logout); a missing file is fine.
+    pub fn remove(&self) -> Result<(), StoreError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(self.write_error(source)),
+        }
+    }
+
+    /// What identifies the file's current version: every atomic write
+    /// renames a new inode into place, so another process's write changes it.
+    pub fn stamp(&self) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&self.path).ok()?;
+        Some(FileStamp {
+            inode: meta.ino(),
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        })
     }
 
     /// Checks, before serving, that the file's directory exists (creating it

@@ -1,22 +1,28 @@
 //! The token manager: turns the stored refresh token into access tokens,
-//! refreshes them before they expire or when Imgur rejects one, and stores
-//! every rotated refresh token durably before it is used.
+//! refreshes them before they expire or when Imgur rejects one, stores every
+//! rotated refresh token durably before it is used, and takes in new
+//! authorizations (code, PIN, an existing refresh token) and logouts.
 //!
 //! Concurrency: the current tokens sit behind a `std::sync::Mutex` that is
 //! never held across an `.await`, so the common case (a valid token) costs
-//! one uncontended lock. Refreshes are serialized by a `tokio::sync::Mutex`
-//! that *is* held across the token request: whoever waits on it re-checks
-//! the state afterwards and finds the new token, so any number of concurrent
-//! callers cause one token request (single flight). The refresh itself runs
-//! in a spawned task, so a client that disconnects mid-refresh cannot cancel
-//! it halfway: Imgur may already have rotated the refresh token, and the new
-//! one must reach the file.
+//! one uncontended lock. Refreshes and logins are serialized by a
+//! `tokio::sync::Mutex` that *is* held across the token request: whoever
+//! waits on it re-checks the state afterwards and finds the new token, so any
+//! number of concurrent callers cause one token request (single flight).
+//! Token requests run in spawned tasks, so a client that disconnects midway
+//! cannot cancel them halfway: Imgur may already have rotated the refresh
+//! token, and the new one must reach the file.
+//!
+//! Another process (`pixgate login` or `logout` in a terminal) may replace
+//! the token file: every access compares the file's stamp (inode, mtime,
+//! size; one `stat`) with the last one seen and reloads it when it changed.
 
 use super::error::{Error, ErrorKind, RateLimits};
-use super::token_store::{fingerprint, StoreError, StoredTokens, TokenStore};
+use super::token_store::{fingerprint, FileStamp, StoreError, StoredTokens, TokenStore};
 use super::wire;
 use crate::config::ImgurConfig;
 use crate::secret::Secret;
+use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,21 +31,57 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Lifetime assumed when Imgur's answer has no `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest lifetime believed (Imgur has sent ten years); also keeps the
+/// expiry arithmetic from overflowing on a garbage `expires_in`.
+const MAX_LIFETIME: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
 /// First wait after Imgur rejects the refresh token; doubles up to the max.
 const REJECTION_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_REJECTION_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
-const NOT_AUTHORIZED: &str = "pixgate has no Imgur user authorization. Set IMGUR_CLIENT_SECRET and IMGUR_REFRESH_TOKEN (see README, \"Authorize your Imgur account\") and restart pixgate.";
-const REFRESH_REJECTED: &str = "Imgur rejected the stored refresh token (revoked, or replaced by another login). Authorize again, set IMGUR_REFRESH_TOKEN to the new refresh token and restart pixgate.";
+const NOT_AUTHORIZED: &str = "pixgate has no Imgur user authorization. Open /auth/login in a browser, run `pixgate login`, or set IMGUR_REFRESH_TOKEN (see README, \"Authorize your Imgur account\").";
+const REFRESH_REJECTED: &str = "Imgur rejected the stored refresh token (revoked, or replaced by another login). Authorize again: open /auth/login in a browser or run `pixgate login`.";
 
 /// Whether the gateway acts as a user or only as the app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// A refresh token is configured: calls carry `Bearer` tokens.
+    /// A refresh token is held: calls carry `Bearer` tokens.
     User,
     /// No refresh token: calls carry `Client-ID`; only anonymous uploads,
     /// reads and deletes by deletehash work.
     Anonymous,
+}
+
+/// What Imgur's token endpoint is asked to exchange.
+pub enum Grant {
+    /// An existing refresh token (also how one is checked before storing it).
+    RefreshToken(Secret),
+    /// The `code` of the browser code flow.
+    AuthorizationCode(Secret),
+    /// The PIN of the terminal flow.
+    Pin(Secret),
+}
+
+impl Grant {
+    fn fields(&self) -> [(&'static str, &str); 2] {
+        match self {
+            Grant::RefreshToken(t) => [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t.expose()),
+            ],
+            Grant::AuthorizationCode(c) => {
+                [("grant_type", "authorization_code"), ("code", c.expose())]
+            }
+            Grant::Pin(p) => [("grant_type", "pin"), ("pin", p.expose())],
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Grant::RefreshToken(_) => "refresh token",
+            Grant::AuthorizationCode(_) => "authorization code",
+            Grant::Pin(_) => "PIN",
+        }
+    }
 }
 
 /// An access token and when it expires. Compared by value to tell whether a
@@ -57,6 +99,40 @@ pub struct Account {
     pub id: Option<u64>,
 }
 
+/// The authorization state as `/auth/status` and `pixgate status` show it.
+/// Never carries a token.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AuthStatus {
+    /// Whether a refresh token is held.
+    pub authorized: bool,
+    pub account_username: Option<String>,
+    pub account_id: Option<u64>,
+    /// RFC 3339, when an access token is held.
+    #[schema(example = "2026-11-22T15:00:00Z")]
+    pub access_token_expires_at: Option<String>,
+    /// `user` or `anonymous`.
+    #[schema(example = "user")]
+    pub mode: &'static str,
+}
+
+impl AuthStatus {
+    /// The status the stored tokens describe.
+    pub fn of(tokens: &StoredTokens) -> Self {
+        let authorized = tokens.refresh_token.is_some();
+        Self {
+            authorized,
+            account_username: tokens.account_username.clone(),
+            account_id: tokens.account_id,
+            access_token_expires_at: tokens
+                .access_token
+                .as_ref()
+                .and(tokens.access_token_expires_at)
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            mode: if authorized { "user" } else { "anonymous" },
+        }
+    }
+}
+
 /// Holds the tokens; cheap to clone (shared state).
 #[derive(Clone)]
 pub struct TokenManager {
@@ -70,6 +146,9 @@ struct Inner {
     client_secret: Option<Secret>,
     timeout: Duration,
     store: TokenStore,
+    /// Fingerprint of `IMGUR_REFRESH_TOKEN`, recorded in every file written,
+    /// so a restart with the same environment keeps a newer login.
+    seed_fingerprint: Option<String>,
     state: Mutex<State>,
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -81,6 +160,8 @@ struct State {
     /// (its lifetime is unknown): then [`EXPIRY_MARGIN`] before expiry.
     refresh_at: Option<SystemTime>,
     rejected: Option<Rejection>,
+    /// The token file version these tokens match.
+    stamp: Option<FileStamp>,
 }
 
 struct Rejection {
@@ -98,17 +179,14 @@ impl TokenManager {
         store: TokenStore,
         http: reqwest::Client,
     ) -> Result<Self, StoreError> {
+        let seed_fingerprint = config.refresh_token.as_ref().map(fingerprint);
         let stored = store.load()?;
         let tokens = match (&config.refresh_token, stored) {
-            (Some(seed), Some(stored))
-                if stored.seed_fingerprint.as_deref() == Some(&fingerprint(seed)) =>
-            {
-                stored
-            }
+            (Some(_), Some(stored)) if stored.seed_fingerprint == seed_fingerprint => stored,
             (Some(seed), _) => {
                 let seeded = StoredTokens {
                     refresh_token: Some(seed.clone()),
-                    seed_fingerprint: Some(fingerprint(seed)),
+                    seed_fingerprint: seed_fingerprint.clone(),
                     ..StoredTokens::default()
                 };
                 store.save(&seeded)?;
@@ -121,6 +199,7 @@ impl TokenManager {
         if tokens.refresh_token.is_some() {
             store.ensure_writable()?;
         }
+        let stamp = store.stamp();
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -129,8 +208,10 @@ impl TokenManager {
                 client_secret: config.client_secret.clone(),
                 timeout: config.timeout,
                 store,
+                seed_fingerprint,
                 state: Mutex::new(State {
                     tokens,
+                    stamp,
                     ..State::default()
                 }),
                 refresh_lock: tokio::sync::Mutex::new(()),
@@ -154,6 +235,16 @@ impl TokenManager {
             username: state.tokens.account_username.clone(),
             id: state.tokens.account_id,
         }
+    }
+
+    /// The authorization state, without any token.
+    pub fn status(&self) -> AuthStatus {
+        AuthStatus::of(&self.inner.lock().tokens)
+    }
+
+    /// Where the tokens are stored.
+    pub fn token_file(&self) -> &std::path::Path {
+        self.inner.store.path()
     }
 
     /// The user's account, for keying cached pages. Known from the token
@@ -185,9 +276,58 @@ impl TokenManager {
         self.refresh(Some(rejected.clone())).await
     }
 
+    /// Exchanges `grant` for tokens, stores them and makes them current at
+    /// once: the next request uses the new account. A refresh-token grant is
+    /// how an existing token is checked (one refresh) before it is kept.
+    pub async fn authorize(&self, grant: Grant) -> Result<Account, Error> {
+        let inner = Arc::clone(&self.inner);
+        run_to_completion(async move {
+            let _single_flight = inner.refresh_lock.lock().await;
+            let kind = grant.describe();
+            let response = match inner.request_token(&grant).await {
+                Ok(response) => response,
+                Err(TokenRequestError::Rejected) => {
+                    return Err(Error::local(ErrorKind::Rejected {
+                        message: format!(
+                            "Imgur rejected the {kind}; it may be wrong, used already, or expired"
+                        ),
+                    }))
+                }
+                Err(TokenRequestError::Failed(e)) => return Err(e),
+            };
+            let fallback = match grant {
+                Grant::RefreshToken(token) => Some(token),
+                _ => None,
+            };
+            inner.install(response, fallback).await?;
+            tracing::info!(grant = kind, "authorized a new Imgur account");
+            let state = inner.lock();
+            Ok(Account {
+                username: state.tokens.account_username.clone(),
+                id: state.tokens.account_id,
+            })
+        })
+        .await
+    }
+
+    /// Forgets every token: deletes the file and switches to anonymous mode.
+    pub async fn logout(&self) -> Result<(), Error> {
+        let inner = Arc::clone(&self.inner);
+        run_to_completion(async move {
+            let _single_flight = inner.refresh_lock.lock().await;
+            let store = inner.store.clone();
+            blocking(move || store.remove()).await?;
+            let mut state = inner.lock();
+            *state = State::default();
+            tracing::info!("logged out: the stored tokens were deleted");
+            Ok(())
+        })
+        .await
+    }
+
     async fn refresh(&self, rejected: Option<AccessToken>) -> Result<AccessToken, Error> {
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
+        run_to_completion(async move {
             let _single_flight = inner.refresh_lock.lock().await;
             // Re-check: the caller before us may have refreshed already.
             if let Some(token) = inner.current(SystemTime::now())? {
@@ -198,20 +338,64 @@ impl TokenManager {
             inner.refresh_locked().await
         })
         .await
-        .unwrap_or_else(|join| {
-            tracing::error!(error = %join, "token refresh task failed");
-            Err(Error::local(ErrorKind::Unreachable(
-                "the token refresh failed unexpectedly".into(),
-            )))
-        })
     }
 }
 
+/// Runs `work` in its own task so that dropping the caller (a client that
+/// disconnected) cannot stop it halfway.
+async fn run_to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::spawn(work).await.unwrap_or_else(|join| {
+        tracing::error!(error = %join, "token task failed");
+        Err(Error::local(ErrorKind::Unreachable(
+            "the token request failed unexpectedly".into(),
+        )))
+    })
+}
+
+/// Runs a token-file operation on the blocking pool.
+async fn blocking(
+    op: impl FnOnce() -> Result<(), StoreError> + Send + 'static,
+) -> Result<(), Error> {
+    let outcome = tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
+        Err(StoreError::Write {
+            path: Default::default(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    });
+    outcome.map_err(|e| {
+        tracing::error!(error = %e, "token file operation failed");
+        Error::local(ErrorKind::Storage(e.to_string()))
+    })
+}
+
 impl Inner {
+    /// The state, first reloaded from the token file if another process
+    /// replaced or deleted it.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
+        let stamp = self.store.stamp();
+        let mut state = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if stamp != state.stamp {
+            match self.store.load() {
+                Ok(loaded) => {
+                    tracing::info!(path = %self.store.path().display(), "the token file changed; using its tokens");
+                    *state = State {
+                        tokens: loaded.unwrap_or_default(),
+                        stamp,
+                        ..State::default()
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the token file changed but cannot be read; keeping the current tokens");
+                    state.stamp = stamp;
+                }
+            }
+        }
+        state
     }
 
     /// The current token if usable; `Ok(None)` when a refresh is needed;
@@ -259,7 +443,10 @@ impl Inner {
         let mut candidates = vec![current];
         candidates.extend(previous.filter(|p| p != &candidates[0]));
         for refresh_token in candidates {
-            match self.request_token(&refresh_token).await {
+            match self
+                .request_token(&Grant::RefreshToken(refresh_token.clone()))
+                .await
+            {
                 Ok(response) => return Ok(self.adopt(response, refresh_token).await),
                 Err(TokenRequestError::Rejected) => {
                     tracing::warn!("Imgur rejected a refresh token");
@@ -281,24 +468,25 @@ impl Inner {
             backoff,
         });
         state.tokens.access_token = None;
-        tracing::error!(retry_in_secs = backoff.as_secs(), "Imgur rejected every stored refresh token; user endpoints answer 403 until it is re-authorized");
+        tracing::error!(
+            retry_in_secs = backoff.as_secs(),
+            "Imgur rejected every stored refresh token; user endpoints answer 403 until it is re-authorized"
+        );
         Err(authorization_required(REFRESH_REJECTED))
     }
 
-    async fn request_token(
-        &self,
-        refresh_token: &Secret,
-    ) -> Result<wire::TokenResponse, TokenRequestError> {
+    async fn request_token(&self, grant: &Grant) -> Result<wire::TokenResponse, TokenRequestError> {
         let secret = self
             .client_secret
             .as_ref()
             .map(Secret::expose)
             .unwrap_or("");
+        let [grant_type, value] = grant.fields();
         let form = [
             ("client_id", self.client_id.as_str()),
             ("client_secret", secret),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose()),
+            grant_type,
+            value,
         ];
         let response = self
             .http
@@ -342,20 +530,17 @@ impl Inner {
         }))
     }
 
-    /// Stores the answer (rotated refresh token first, on disk) and makes
-    /// the new access token current.
+    /// Keeps a refresh's answer: the rotated refresh token goes to disk
+    /// first, then the new access token becomes current. A failed write is
+    /// logged and the tokens are kept in memory; the next refresh writes again.
     async fn adopt(&self, response: wire::TokenResponse, used: Secret) -> AccessToken {
-        let lifetime = response
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_LIFETIME);
-        let token = AccessToken {
-            value: Secret::new(response.access_token),
-            expires_at: SystemTime::now() + lifetime,
+        let (mut next, lifetime) = {
+            let state = self.lock();
+            (state.tokens.clone(), lifetime(&response))
         };
-        let mut next = self.lock().tokens.clone();
         let rotated = response
             .refresh_token
+            .clone()
             .filter(|r| !r.is_empty())
             .map(Secret::new)
             .filter(|r| r != &used);
@@ -365,37 +550,99 @@ impl Inner {
         } else {
             next.refresh_token = Some(used);
         }
-        next.access_token = Some(token.value.clone());
-        next.access_token_expires_at = Some(token.expires_at);
-        next.account_username = response.account_username.or(next.account_username);
-        next.account_id = response.account_id.or(next.account_id);
-
-        let store = self.store.clone();
-        let to_save = next.clone();
-        let saved = tokio::task::spawn_blocking(move || store.save(&to_save)).await;
-        match saved {
-            Ok(Ok(())) => {}
-            // Keep serving with the new tokens in memory; the next refresh writes again.
-            Ok(Err(e)) => tracing::error!(error = %e, "could not store the refreshed tokens"),
-            Err(e) => tracing::error!(error = %e, "could not store the refreshed tokens"),
+        let token = apply_access_token(&mut next, response, lifetime);
+        if let Err(e) = self.save(&next).await {
+            tracing::error!(error = %e, "could not store the refreshed tokens; keeping them in memory");
         }
         tracing::info!(
             account = next.account_username.as_deref().unwrap_or("?"),
             expires_in_secs = lifetime.as_secs(),
             "refreshed the Imgur access token"
         );
-        let mut state = self.lock();
-        state.tokens = next;
-        state.refresh_at = token
-            .expires_at
-            .checked_sub(EXPIRY_MARGIN.min(lifetime / 2));
-        state.rejected = None;
+        self.set_current(next, &token, lifetime);
         token
+    }
+
+    /// Keeps a new authorization's answer, replacing every earlier token.
+    /// Unlike a refresh, a failed write is an error: the user must know the
+    /// login did not stick.
+    async fn install(
+        &self,
+        response: wire::TokenResponse,
+        fallback_refresh: Option<Secret>,
+    ) -> Result<(), Error> {
+        let lifetime = lifetime(&response);
+        let mut next = StoredTokens {
+            refresh_token: response
+                .refresh_token
+                .clone()
+                .filter(|r| !r.is_empty())
+                .map(Secret::new)
+                .or(fallback_refresh),
+            seed_fingerprint: self.seed_fingerprint.clone(),
+            ..StoredTokens::default()
+        };
+        if next.refresh_token.is_none() {
+            return Err(Error::local(ErrorKind::InvalidResponse {
+                detail: "Imgur's token answer has no refresh token".into(),
+            }));
+        }
+        let token = apply_access_token(&mut next, response, lifetime);
+        self.save(&next).await?;
+        self.set_current(next, &token, lifetime);
+        Ok(())
+    }
+
+    async fn save(&self, tokens: &StoredTokens) -> Result<(), Error> {
+        let store = self.store.clone();
+        let tokens = tokens.clone();
+        blocking(move || store.save(&tokens)).await
+    }
+
+    fn set_current(&self, tokens: StoredTokens, token: &AccessToken, lifetime: Duration) {
+        let stamp = self.store.stamp();
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *state = State {
+            tokens,
+            refresh_at: token
+                .expires_at
+                .checked_sub(EXPIRY_MARGIN.min(lifetime / 2)),
+            rejected: None,
+            stamp,
+        };
     }
 }
 
+fn lifetime(response: &wire::TokenResponse) -> Duration {
+    response
+        .expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME)
+        .min(MAX_LIFETIME)
+}
+
+/// Puts the answer's access token and account into `tokens`.
+fn apply_access_token(
+    tokens: &mut StoredTokens,
+    response: wire::TokenResponse,
+    lifetime: Duration,
+) -> AccessToken {
+    let token = AccessToken {
+        value: Secret::new(response.access_token),
+        expires_at: SystemTime::now() + lifetime,
+    };
+    tokens.access_token = Some(token.value.clone());
+    tokens.access_token_expires_at = Some(token.expires_at);
+    tokens.account_username = response.account_username.or(tokens.account_username.take());
+    tokens.account_id = response.account_id.or(tokens.account_id.take());
+    token
+}
+
 enum TokenRequestError {
-    /// Imgur refused the refresh token (400/401/403).
+    /// Imgur refused the grant (400/401/403).
     Rejected,
     Failed(Error),
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
+use pixgate::fake_imgur::{Consent, Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -309,4 +309,271 @@ async fn calls_are_counted_before_auth_and_faults_apply() {
     );
     assert_eq!(requests[2].path, "/3/image/nope123");
     fake.stop().await;
+}
+
+/// The gateway's callback; never contacted, redirects are not followed.
+const CALLBACK: &str = "http://127.0.0.1:9/v1/auth/callback";
+/// A `state` with characters that need encoding in a query and a fragment.
+const STATE: &str = "s t&a=te#/?é";
+
+async fn start_login_fake() -> FakeImgur {
+    let fake = start_fake().await;
+    fake.set_redirect_url(CALLBACK);
+    fake
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// `GET /oauth2/authorize` for `response_type`.
+async fn open_authorize(fake: &FakeImgur, response_type: &str) -> reqwest::Response {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth2/authorize", fake.base_url()),
+        [
+            ("client_id", fake.config().client_id.as_str()),
+            ("response_type", response_type),
+            ("state", STATE),
+        ],
+    )
+    .expect("a URL");
+    no_redirects()
+        .get(url)
+        .send()
+        .await
+        .expect("authorize request is sent")
+}
+
+/// What the consent page's form posts when the user clicks `decision`.
+async fn decide(fake: &FakeImgur, response_type: &str, decision: &str) -> reqwest::Response {
+    no_redirects()
+        .post(format!("{}/oauth2/authorize", fake.base_url()))
+        .form(&[
+            ("client_id", fake.config().client_id.as_str()),
+            ("response_type", response_type),
+            ("state", STATE),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .expect("decision is posted")
+}
+
+/// The 302's `Location`, parsed.
+fn location(response: &reqwest::Response) -> reqwest::Url {
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().expect("ASCII");
+    reqwest::Url::parse(location).expect("an absolute URL")
+}
+
+/// Name/value pairs of a URL's query (`fragment == false`) or fragment.
+fn params(url: &reqwest::Url, fragment: bool) -> std::collections::HashMap<String, String> {
+    let encoded = if fragment {
+        url.fragment()
+    } else {
+        url.query()
+    };
+    let as_query = format!("http://x/?{}", encoded.unwrap_or_default());
+    reqwest::Url::parse(&as_query)
+        .expect("a URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The token endpoint's status for one grant.
+async fn exchange(fake: &FakeImgur, grant_type: &str, field: &str, value: &str) -> (u16, Value) {
+    let config = fake.config();
+    let request = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", fake.base_url()))
+        .form(&[
+            ("client_id", config.client_id.as_str()),
+            ("client_secret", config.client_secret.as_str()),
+            ("grant_type", grant_type),
+            (field, value),
+        ]);
+    get_json(request).await
+}
+
+#[tokio::test]
+async fn the_consent_page_has_allow_and_deny_forms_and_no_script() {
+    let fake = start_login_fake().await;
+
+    let response = open_authorize(&fake, "code").await;
+
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("<title>Authorize pixgate-demo</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong id=\"account\">demo</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("<button id=\"allow\" type=\"submit\">Allow</button>"));
+    assert!(html.contains("<button id=\"deny\" type=\"submit\">Deny</button>"));
+    assert_eq!(html.matches("action=\"/oauth2/authorize\"").count(), 2);
+    assert!(
+        html.contains("name=\"state\" value=\"s t&amp;a=te#/?é\""),
+        "state is escaped"
+    );
+    assert!(!html.to_lowercase().contains("<script"), "no script");
+    assert_eq!(fake.calls(Endpoint::Authorize), 1);
+    assert_eq!(fake.requests()[0].fields["response_type"], "code");
+}
+
+#[tokio::test]
+async fn the_authorize_page_refuses_bad_requests_with_an_html_400() {
+    let fake = start_fake().await;
+    let url = format!("{}/oauth2/authorize", fake.base_url());
+    let cases = [
+        ("client_id=nope&response_type=code", "Invalid client_id"),
+        ("client_id=fake-client-id", "Invalid response_type"),
+        (
+            "client_id=fake-client-id&response_type=magic",
+            "Invalid response_type",
+        ),
+        (
+            "client_id=fake-client-id&response_type=code",
+            "No redirect URL",
+        ),
+        (
+            "client_id=fake-client-id&response_type=token",
+            "No redirect URL",
+        ),
+    ];
+    for (query, title) in cases {
+        let response = no_redirects()
+            .get(format!("{url}?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert!(
+            response.text().await.unwrap().contains(title),
+            "{query}: {title}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn allowing_the_code_flow_redirects_with_a_code_the_token_endpoint_accepts_once() {
+    let fake = start_login_fake().await;
+
+    let response = decide(&fake, "code", "allow").await;
+
+    let url = location(&response);
+    assert!(url.as_str().starts_with(CALLBACK), "{url}");
+    let query = params(&url, false);
+    assert_eq!(query["state"], STATE);
+    let (status, body) = exchange(&fake, "authorization_code", "code", &query["code"]).await;
+    assert_eq!(
+        (status, body["account_username"].as_str()),
+        (200, Some("demo"))
+    );
+    let refresh_token = body["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        refresh(&fake, refresh_token).await.status(),
+        200,
+        "its refresh token works"
+    );
+    let (status, body) = exchange(&fake, "authorization_code", "code", &query["code"]).await;
+    assert_eq!(
+        (status, body["data"]["error"].as_str()),
+        (400, Some("Invalid authorization code"))
+    );
+}
+
+#[tokio::test]
+async fn allowing_the_token_flow_puts_working_tokens_in_the_fragment() {
+    let fake = start_login_fake().await;
+
+    let response = decide(&fake, "token", "allow").await;
+
+    let url = location(&response);
+    assert_eq!(url.query(), None);
+    let fragment = params(&url, true);
+    assert_eq!(fragment["token_type"], "bearer");
+    assert_eq!(fragment["expires_in"], "3600");
+    assert_eq!(
+        (
+            fragment["account_username"].as_str(),
+            fragment["account_id"].as_str()
+        ),
+        ("demo", "4242")
+    );
+    assert_eq!(fragment["state"], STATE);
+    assert_eq!(
+        fake.issued_access_tokens(),
+        vec![fragment["access_token"].clone()]
+    );
+    let response = refresh(&fake, &fragment["refresh_token"]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        refresh(&fake, "fake-refresh-token-0").await.status(),
+        200,
+        "the old one stays valid"
+    );
+}
+
+#[tokio::test]
+async fn allowing_the_pin_flow_shows_a_pin_that_works_once() {
+    let fake = start_fake().await;
+
+    let response = decide(&fake, "pin", "allow").await;
+
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Enter this PIN in the application"), "{html}");
+    let pin = html
+        .split_once("<code id=\"pin\">")
+        .and_then(|(_, rest)| rest.split_once("</code>"))
+        .map(|(pin, _)| pin.to_owned())
+        .expect("a PIN element");
+    let (status, body) = exchange(&fake, "pin", "pin", &pin).await;
+    assert!(status == 200 && body["access_token"].is_string(), "{body}");
+    assert_eq!(exchange(&fake, "pin", "pin", &pin).await.0, 400);
+}
+
+#[tokio::test]
+async fn denying_sends_access_denied_in_the_query_or_for_token_the_fragment() {
+    let fake = start_login_fake().await;
+
+    let code = location(&decide(&fake, "code", "deny").await);
+    let token = location(&decide(&fake, "token", "deny").await);
+
+    assert_eq!(params(&code, false)["error"], "access_denied");
+    assert_eq!(params(&code, false)["state"], STATE);
+    assert_eq!(code.fragment(), None);
+    assert_eq!(token.query(), None);
+    assert_eq!(params(&token, true)["error"], "access_denied");
+    assert_eq!(params(&token, true)["state"], STATE);
+    assert!(fake.issued_access_tokens().is_empty());
+    let without_callback = start_fake().await;
+    let pin = decide(&without_callback, "pin", "deny").await;
+    assert_eq!(pin.status(), 200);
+    assert!(pin.text().await.unwrap().contains("Access denied"));
+}
+
+#[tokio::test]
+async fn consent_allow_skips_the_page_and_deny_answers_at_once() {
+    let fake = start_login_fake().await;
+
+    fake.set_consent(Consent::Allow);
+    let allowed = location(&open_authorize(&fake, "code").await);
+    fake.set_consent(Consent::Deny);
+    let denied = location(&open_authorize(&fake, "token").await);
+
+    let code = &params(&allowed, false)["code"];
+    assert_eq!(
+        exchange(&fake, "authorization_code", "code", code).await.0,
+        200
+    );
+    assert_eq!(params(&denied, true)["error"], "access_denied");
 }

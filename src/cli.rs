@@ -1,0 +1,233 @@
+//! The terminal commands: `pixgate login`, `logout`, `status` and
+//! `import --sharex`. They work on the same token file as the server, which
+//! notices the change on its next request.
+
+use crate::config::{ConfigError, ImportArgs, LoginArgs, ServerArgs};
+use crate::imgur::{self, AuthStatus, Grant, ImgurClient, StoreError, TokenStore};
+use crate::model::ResponseType;
+use crate::secret::Secret;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// ShareX marks values it encrypted with Windows DPAPI with this prefix.
+const DPAPI_PREFIX: &str = "$DPAPIEncrypted$";
+
+/// Why a command failed; printed as is.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Imgur(#[from] imgur::Error),
+    #[error("could not read the PIN: {0}")]
+    Stdin(std::io::Error),
+    #[error("no PIN was entered")]
+    NoPin,
+    #[error("{0}")]
+    Import(String),
+}
+
+/// `pixgate login`: the PIN flow, or `--refresh-token` / `--pin` given directly.
+pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> {
+    let config = args.imgur_config()?;
+    if config.client_secret.is_none() {
+        return Err(ConfigError::ClientSecretRequired.into());
+    }
+    let client = ImgurClient::new(&config, TokenStore::new(args.token_file()?))?;
+    let grant = match (login.refresh_token, login.pin) {
+        (Some(token), _) => Grant::RefreshToken(token),
+        (None, Some(pin)) => Grant::Pin(pin),
+        (None, None) => Grant::Pin(ask_for_pin(&client, !login.no_browser)?),
+    };
+    authorize_and_report(&client, grant).await
+}
+
+fn ask_for_pin(client: &ImgurClient, open_browser: bool) -> Result<Secret, CliError> {
+    // No callback comes back in the PIN flow, so the state is only echoed.
+    let url = client.authorize_url(ResponseType::Pin, "pixgate-login");
+    println!("Open this page, allow pixgate, and copy the PIN Imgur shows:\n\n  {url}\n");
+    if open_browser {
+        open_in_browser(&url);
+    }
+    print!("PIN: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(CliError::Stdin)?;
+    let pin = line.trim();
+    if pin.is_empty() {
+        return Err(CliError::NoPin);
+    }
+    Ok(Secret::new(pin))
+}
+
+/// Tries `$BROWSER`, then the desktop's opener; never fails.
+fn open_in_browser(url: &str) {
+    let mut candidates: Vec<String> = std::env::var("BROWSER")
+        .map(|b| b.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
+    candidates.extend(["xdg-open".to_owned(), "open".to_owned()]);
+    for program in candidates.iter().filter(|p| !p.is_empty()) {
+        let spawned = std::process::Command::new(program)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if spawned.is_ok() {
+            return;
+        }
+    }
+}
+
+async fn authorize_and_report(client: &ImgurClient, grant: Grant) -> Result<(), CliError> {
+    let account = client.tokens().authorize(grant).await?;
+    println!(
+        "authorized as {}; token stored in {}",
+        account.username.as_deref().unwrap_or("your Imgur account"),
+        client.tokens().token_file().display()
+    );
+    Ok(())
+}
+
+/// `pixgate logout`.
+pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
+    let path = args.token_file()?;
+    TokenStore::new(&path).remove()?;
+    println!(
+        "logged out; removed the stored tokens at {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `pixgate status`: what `/auth/status` shows, read from the token file.
+pub fn status(args: &ServerArgs) -> Result<(), CliError> {
+    let tokens = TokenStore::new(args.token_file()?)
+        .load()?
+        .unwrap_or_default();
+    let status = AuthStatus::of(&tokens);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&status).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `pixgate import --sharex UploadersConfig.json`: checks ShareX's Imgur
+/// refresh token with one refresh (using ShareX's client id and secret: a
+/// refresh token only works with its own app) and stores it.
+pub async fn import(args: &ServerArgs, import: ImportArgs) -> Result<(), CliError> {
+    let found = read_sharex(&import.sharex)?;
+    let config = args.imgur_config_for(
+        Some(found.client_id.clone()),
+        Some(found.client_secret),
+        None,
+    )?;
+    let client = ImgurClient::new(&config, TokenStore::new(args.token_file()?))?;
+    authorize_and_report(&client, Grant::RefreshToken(found.refresh_token)).await?;
+    println!(
+        "Run pixgate with IMGUR_CLIENT_ID={} and IMGUR_CLIENT_SECRET set to the client secret in {} (the token only works with that app).",
+        found.client_id,
+        import.sharex.display()
+    );
+    Ok(())
+}
+
+/// What ShareX's settings hold for its Imgur account.
+struct ShareXImgur {
+    client_id: String,
+    client_secret: Secret,
+    refresh_token: Secret,
+}
+
+/// Reads `ImgurOAuth2Info` (`Client_ID`, `Client_Secret`, `Token.refresh_token`)
+/// from ShareX's UploadersConfig.json.
+fn read_sharex(path: &Path) -> Result<ShareXImgur, CliError> {
+    let fail = |why: &str| CliError::Import(format!("{}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&format!("cannot read it ({e})")))?;
+    let json: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|_| fail("is not JSON; expected ShareX's UploadersConfig.json"))?;
+    let info = json
+        .get("ImgurOAuth2Info")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| fail("has no Imgur account settings (ImgurOAuth2Info); log in to Imgur in ShareX first, or use `pixgate login`"))?;
+    let text_field = |value: Option<&serde_json::Value>| {
+        value
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let client_id =
+        text_field(info.get("Client_ID")).ok_or_else(|| fail("has no Imgur Client_ID"))?;
+    let client_secret =
+        text_field(info.get("Client_Secret")).ok_or_else(|| fail("has no Imgur Client_Secret"))?;
+    let refresh_token = text_field(info.get("Token").and_then(|t| t.get("refresh_token")))
+        .ok_or_else(|| fail("has no Imgur refresh token (ImgurOAuth2Info.Token.refresh_token); log in to Imgur in ShareX first, or use `pixgate login`"))?;
+    if refresh_token.starts_with(DPAPI_PREFIX) || client_secret.starts_with(DPAPI_PREFIX) {
+        return Err(fail(
+            "ShareX encrypted the token with Windows DPAPI, which only that Windows user can decrypt. Run `pixgate import` on that Windows account, or copy the refresh token and use `pixgate login --refresh-token`",
+        ));
+    }
+    Ok(ShareXImgur {
+        client_id,
+        client_secret: Secret::new(client_secret),
+        refresh_token: Secret::new(refresh_token),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Result<ShareXImgur, CliError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("UploadersConfig.json");
+        std::fs::write(&path, json).expect("written");
+        read_sharex(&path)
+    }
+
+    #[test]
+    fn sharex_imgur_settings_are_read() {
+        let found = read(r#"{"ImgurOAuth2Info":{"Client_ID":"abc","Client_Secret":"shh","Token":{"access_token":"a","refresh_token":"r","expires_in":3600}}}"#)
+            .expect("readable");
+        assert_eq!(found.client_id, "abc");
+        assert_eq!(found.refresh_token.expose(), "r");
+    }
+
+    #[test]
+    fn sharex_settings_without_a_usable_token_are_refused_clearly() {
+        let cases = [
+            (
+                "no Imgur section",
+                r#"{"ImgurAccountType":0}"#,
+                "no Imgur account settings",
+            ),
+            (
+                "Imgur section null",
+                r#"{"ImgurOAuth2Info":null}"#,
+                "no Imgur account settings",
+            ),
+            (
+                "no token",
+                r#"{"ImgurOAuth2Info":{"Client_ID":"a","Client_Secret":"b","Token":null}}"#,
+                "no Imgur refresh token",
+            ),
+            (
+                "encrypted",
+                r#"{"ImgurOAuth2Info":{"Client_ID":"a","Client_Secret":"b","Token":{"refresh_token":"$DPAPIEncrypted$AQAAA"}}}"#,
+                "DPAPI",
+            ),
+            ("not JSON", "<xml/>", "is not JSON"),
+        ];
+        for (case, json, expected) in cases {
+            let err = read(json).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(expected), "{case}: {err}");
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use crate::model::ResponseType;
 use moka::sync::Cache;
 use rand::RngCore;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a login may take from `/auth/login` to the callback.
 const LOGIN_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -19,34 +19,47 @@ pub struct UnknownState;
 
 /// The logins started and not yet finished.
 pub struct PendingLogins {
-    pending: Cache<String, ResponseType>,
+    /// The flow and start of each login. The TTL only frees memory: moka's
+    /// `remove` still returns an expired entry, so `finish` checks the age.
+    pending: Cache<String, (ResponseType, Instant)>,
+    lifetime: Duration,
 }
 
 impl Default for PendingLogins {
     fn default() -> Self {
-        Self {
-            pending: Cache::builder()
-                .time_to_live(LOGIN_LIFETIME)
-                .max_capacity(MAX_PENDING_LOGINS)
-                .build(),
-        }
+        Self::with_lifetime(LOGIN_LIFETIME)
     }
 }
 
 impl PendingLogins {
+    fn with_lifetime(lifetime: Duration) -> Self {
+        Self {
+            pending: Cache::builder()
+                .time_to_live(lifetime)
+                .max_capacity(MAX_PENDING_LOGINS)
+                .build(),
+            lifetime,
+        }
+    }
+
     /// Starts a login answered with `response_type`; returns its state.
     pub fn begin(&self, response_type: ResponseType) -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let state: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        self.pending.insert(state.clone(), response_type);
+        self.pending
+            .insert(state.clone(), (response_type, Instant::now()));
         state
     }
 
     /// Consumes `state`, which must belong to a pending login of `response_type`.
     pub fn finish(&self, state: &str, response_type: ResponseType) -> Result<(), UnknownState> {
         match self.pending.remove(state) {
-            Some(expected) if expected == response_type => Ok(()),
+            Some((expected, started))
+                if expected == response_type && started.elapsed() < self.lifetime =>
+            {
+                Ok(())
+            }
             _ => Err(UnknownState),
         }
     }
@@ -72,6 +85,18 @@ mod tests {
         assert_ne!(
             logins.begin(ResponseType::Code),
             logins.begin(ResponseType::Code)
+        );
+    }
+
+    #[test]
+    fn a_state_expires() {
+        let logins = PendingLogins::with_lifetime(Duration::from_millis(1));
+        let state = logins.begin(ResponseType::Token);
+        // Letting the one-millisecond lifetime pass is what this test is about.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            logins.finish(&state, ResponseType::Token).is_err(),
+            "expired"
         );
     }
 }

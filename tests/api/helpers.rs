@@ -107,6 +107,7 @@ async fn start_gateway(
         .await
         .expect("the gateway starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    fake.set_redirect_url(&format!("{address}/auth/callback"));
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     (address, handle)
@@ -167,6 +168,44 @@ impl TestApp {
         .map(|e| self.fake.calls(*e))
         .sum()
     }
+}
+
+/// A client that does not follow redirects.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// The `Location` of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    assert!(
+        response.status().is_redirection(),
+        "expected a redirect, got {}",
+        response.status()
+    );
+    response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+/// A query or fragment parameter of a URL.
+pub fn url_param(url: &str, name: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).expect("a URL");
+    let from_query = parsed
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    from_query.or_else(|| {
+        let fragment = parsed.fragment()?;
+        reqwest::Url::parse(&format!("http://x/?{fragment}"))
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
 }
 
 /// A small valid PNG of `size` bytes (the IHDR says 2x3).

@@ -2,6 +2,9 @@
 
 mod helpers;
 
+mod auth;
+mod browser;
+mod cli;
 mod docs;
 mod errors;
 mod fake_imgur;

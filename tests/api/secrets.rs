@@ -78,7 +78,10 @@ async fn no_secret_appears_in_logs_or_responses_of_a_full_run() {
     let seed_refresh_token = fake.current_refresh_token();
     let mut gateway = start_gateway(&fake, state.path());
     let base = format!("http://127.0.0.1:{}", gateway.port);
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let authed = |request: reqwest::RequestBuilder| request.bearer_auth(API_KEY);
     let mut responses = Vec::new();
     let record = |response: reqwest::Response| async move {
@@ -101,6 +104,15 @@ async fn no_secret_appears_in_logs_or_responses_of_a_full_run() {
         http.get(format!("{base}/v1/account"))
             .bearer_auth("wrong-key"),
         authed(http.get(format!("{base}/v1/images/nosuchimage"))),
+        // Browser navigation carries the key in the query: it must not be logged.
+        http.get(format!(
+            "{base}/auth/login?response_type=code&key={API_KEY}"
+        )),
+        authed(http.get(format!("{base}/auth/status"))),
+        authed(
+            http.post(format!("{base}/auth/pin"))
+                .json(&serde_json::json!({"pin": "wrong-pin"})),
+        ),
     ];
     for request in scenario {
         responses.push(record(request.send().await.expect("sent")).await);

@@ -255,7 +255,10 @@ async fn a_revoked_refresh_token_gives_403_and_not_ready_without_hammering_imgur
 
     let problem = assert_problem(app.get(&path).await, 403, "authorization-required").await;
     let detail = problem["detail"].as_str().unwrap_or("");
-    assert!(detail.contains("/auth/login") && detail.contains("pixgate login"), "{detail}");
+    assert!(
+        detail.contains("/auth/login") && detail.contains("pixgate login"),
+        "{detail}"
+    );
     let token_calls_after_rejection = app.fake.calls(Endpoint::Token);
     for _ in 0..10 {
         assert_problem(

@@ -19,6 +19,7 @@ const MAX_CREDENTIAL_LEN: usize = 2048;
 #[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// `token` (default), `code`, or `pin`.
+    #[param(inline)]
     response_type: Option<ResponseType>,
     /// The API key, when `PIXGATE_API_KEY` is set (a browser cannot send headers when navigating).
     key: Option<String>,

@@ -19,6 +19,7 @@ pub struct FavoritesQuery {
     #[param(minimum = 0, example = 0)]
     page: Option<u32>,
     /// `newest` (default) or `oldest` first.
+    #[param(inline)]
     sort: Option<FavoritesSort>,
 }
 

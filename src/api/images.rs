@@ -148,23 +148,29 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
             return Err(Problem::invalid(format!("field \"{name}\" was sent twice")));
         }
         seen.push(name.clone());
+        // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "image" | "video" => {
-                if source.is_some() {
+                let Some(file) = spool_file(&name, &mut field).await? else {
+                    continue;
+                };
+                if source.replace(file).is_some() {
                     return Err(Problem::invalid(ONE_SOURCE));
                 }
-                source = Some(spool_file(&name, &mut field).await?);
             }
             "url" => {
-                if source.is_some() {
+                let url = read_text(&name, &mut field).await?;
+                if url.trim().is_empty() {
+                    continue;
+                }
+                if source.replace(validate_url(&url)?).is_some() {
                     return Err(Problem::invalid(ONE_SOURCE));
                 }
-                source = Some(validate_url(&read_text(&name, &mut field).await?)?);
             }
-            "title" => fields.title = Some(read_text(&name, &mut field).await?),
-            "description" => fields.description = Some(read_text(&name, &mut field).await?),
-            "album" => fields.album = Some(read_text(&name, &mut field).await?),
-            "name" => fields.name = Some(read_text(&name, &mut field).await?),
+            "title" => fields.title = non_empty(read_text(&name, &mut field).await?),
+            "description" => fields.description = non_empty(read_text(&name, &mut field).await?),
+            "album" => fields.album = non_empty(read_text(&name, &mut field).await?),
+            "name" => fields.name = non_empty(read_text(&name, &mut field).await?),
             "disable_audio" => {
                 fields.disable_audio = match read_text(&name, &mut field).await?.trim() {
                     "1" | "true" => true,
@@ -183,7 +189,12 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
     Ok(Upload::new(source, fields)?)
 }
 
-async fn spool_file(name: &str, field: &mut Field) -> Result<UploadSource, Problem> {
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// Spools a file part; `None` for an unused form field (no file name, no bytes).
+async fn spool_file(name: &str, field: &mut Field) -> Result<Option<UploadSource>, Problem> {
     let is_video = name == "video";
     let mut spool = SpoolWriter::new(if is_video {
         VIDEO_MAX_BYTES
@@ -196,24 +207,27 @@ async fn spool_file(name: &str, field: &mut Field) -> Result<UploadSource, Probl
         spool.write(&chunk).await?;
     }
     let spool = spool.finish().await?;
+    let file_name = field
+        .content_disposition()
+        .and_then(|cd| cd.get_filename())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
     if spool.is_empty() {
-        return Err(Problem::invalid(format!("the \"{name}\" file is empty")));
+        return match file_name {
+            None => Ok(None),
+            Some(_) => Err(Problem::invalid(format!("the \"{name}\" file is empty"))),
+        };
     }
     let file = UploadFile {
         spool,
-        file_name: field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .filter(|n| !n.is_empty())
-            .unwrap_or(name)
-            .to_owned(),
+        file_name: file_name.unwrap_or_else(|| name.to_owned()),
         content_type: field.content_type().map(|m| m.to_string()),
     };
-    Ok(if is_video {
+    Ok(Some(if is_video {
         UploadSource::Video(file)
     } else {
         UploadSource::Image(file)
-    })
+    }))
 }
 
 async fn read_text(name: &str, field: &mut Field) -> Result<String, Problem> {

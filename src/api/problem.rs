@@ -102,7 +102,7 @@ impl ProblemKind {
     "type": "urn:pixgate:problem:authorization-required",
     "title": "Imgur authorization required",
     "status": 403,
-    "detail": "pixgate has no Imgur user authorization. Set IMGUR_CLIENT_SECRET and IMGUR_REFRESH_TOKEN and restart pixgate."
+    "detail": "pixgate has no Imgur user authorization. Open /auth/login in a browser, run `pixgate login`, or set IMGUR_REFRESH_TOKEN."
 }))]
 pub struct Problem {
     /// A stable URI naming the kind of problem; its last segment is the slug

@@ -39,21 +39,29 @@ pub struct Image {
 /// A multipart upload: exactly one of `image`, `video` or `url`.
 #[derive(ToSchema)]
 pub struct UploadForm {
+    // Plain types, not nullable ones: Swagger UI offers a file picker and
+    // leaves unused fields empty only then.
     /// An image file, up to 10 MiB.
-    #[schema(value_type = Option<String>, format = Binary, content_media_type = "application/octet-stream")]
+    #[schema(value_type = String, format = Binary, required = false)]
     image: Option<Vec<u8>>,
     /// A video file, up to 200 MiB.
-    #[schema(value_type = Option<String>, format = Binary, content_media_type = "application/octet-stream")]
+    #[schema(value_type = String, format = Binary, required = false)]
     video: Option<Vec<u8>>,
     /// An http(s) URL of an image for Imgur to fetch.
+    #[schema(value_type = String, required = false, example = "")]
     url: Option<String>,
+    #[schema(value_type = String, required = false, example = "")]
     title: Option<String>,
+    #[schema(value_type = String, required = false, example = "")]
     description: Option<String>,
     /// Album id (or an anonymous album's deletehash) to add the image to.
+    #[schema(value_type = String, required = false, example = "")]
     album: Option<String>,
     /// File name to record.
+    #[schema(value_type = String, required = false, example = "")]
     name: Option<String>,
     /// `true` or `1` removes a video's audio track.
+    #[schema(value_type = bool, required = false, example = false)]
     disable_audio: Option<bool>,
 }
 

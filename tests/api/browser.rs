@@ -23,7 +23,7 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--window-size=1000,700",
+    "--window-size=1100,900",
 ];
 
 /// A chromedriver process and a browser session on it.
@@ -210,5 +210,154 @@ async fn a_browser_denial_in_the_token_flow_is_reported() {
     assert_eq!(status, "Access denied");
     assert!(!app.token_file.exists());
     assert_eq!(app.get("/v1/account").await.status(), 403);
+    browser.client.clone().close().await.expect("closed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swagger_ui_authorizes_with_the_api_key_and_tries_out_favorites() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(Options {
+        api_key: Some("swagger-k3y".into()),
+        ..Options::default()
+    })
+    .await;
+    let page = &browser.client;
+    let find = |css: &'static str| async move {
+        page.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("no {css} on the page"))
+    };
+
+    page.goto(&app.url("/docs/")).await.expect("opened");
+    find("button.authorize")
+        .await
+        .click()
+        .await
+        .expect("clicked");
+    find(".modal-ux input")
+        .await
+        .send_keys("swagger-k3y")
+        .await
+        .expect("typed");
+    find(".modal-ux button.authorize")
+        .await
+        .click()
+        .await
+        .expect("authorized");
+    find(".modal-ux button.btn-done")
+        .await
+        .click()
+        .await
+        .expect("closed");
+    find("#operations-favorites-listFavorites .opblock-summary")
+        .await
+        .click()
+        .await
+        .expect("expanded");
+    find("#operations-favorites-listFavorites button.try-out__btn")
+        .await
+        .click()
+        .await
+        .expect("try it out");
+    find("#operations-favorites-listFavorites button.execute")
+        .await
+        .click()
+        .await
+        .expect("executed");
+    let status = find("#operations-favorites-listFavorites .live-responses-table tr.response .response-col_status").await;
+    let body = find("#operations-favorites-listFavorites .live-responses-table tr.response .response-col_description .highlight-code pre").await;
+
+    assert_eq!(status.text().await.expect("text").trim(), "200");
+    let element = serde_json::to_value(&status).expect("element reference");
+    page.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![element],
+    )
+    .await
+    .expect("scrolled");
+    let body = body.text().await.expect("text");
+    let items: serde_json::Value = serde_json::from_str(&body).expect("the response body is JSON");
+    assert_eq!(
+        items.as_array().map(Vec::len),
+        Some(10),
+        "a page of favorites"
+    );
+    screenshot(page, "swagger-try-it-out").await;
+    assert_eq!(
+        app.fake.calls(Endpoint::Favorites),
+        1,
+        "the call went through the gateway"
+    );
+    browser.client.clone().close().await.expect("closed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swagger_ui_uploads_a_file_with_try_it_out() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = spawn_app_with(Options::default()).await;
+    let page = &browser.client;
+    let find = |css: &'static str| async move {
+        page.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("no {css} on the page"))
+    };
+    let picture = tempfile::Builder::new()
+        .suffix(".png")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(picture.path(), crate::helpers::png(2048)).expect("written");
+
+    page.goto(&app.url("/docs/")).await.expect("opened");
+    find("#operations-images-uploadImage .opblock-summary")
+        .await
+        .click()
+        .await
+        .expect("expanded");
+    find("#operations-images-uploadImage button.try-out__btn")
+        .await
+        .click()
+        .await
+        .expect("try it out");
+    find("#operations-images-uploadImage .body-param-content-type select")
+        .await
+        .select_by_value("multipart/form-data")
+        .await
+        .expect("multipart chosen");
+    find("#operations-images-uploadImage input[type=file]")
+        .await
+        .send_keys(&picture.path().display().to_string())
+        .await
+        .expect("file chosen");
+    find("#operations-images-uploadImage button.execute")
+        .await
+        .click()
+        .await
+        .expect("executed");
+    let status = find(
+        "#operations-images-uploadImage .live-responses-table tr.response .response-col_status",
+    )
+    .await;
+    let body = find("#operations-images-uploadImage .live-responses-table tr.response .response-col_description .highlight-code pre").await;
+
+    let body = body.text().await.expect("text");
+    assert_eq!(status.text().await.expect("text").trim(), "201", "{body}");
+    let upload = app
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == Endpoint::Upload)
+        .expect("an upload");
+    assert_eq!(
+        upload.fields.get("image").map(String::as_str),
+        Some("<file: 2048 bytes>")
+    );
     browser.client.clone().close().await.expect("closed");
 }

@@ -57,6 +57,39 @@ async fn every_v1_operation_is_documented_for_client_generation() {
 }
 
 #[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.expect("JSON");
+
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let pointer = reference.strip_prefix('#').expect("a local reference");
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{reference} does not resolve"
+        );
+    }
+}
+
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child.as_str()) {
+                    ("$ref", Some(target)) => refs.push(target.to_owned()),
+                    _ => collect_refs(child, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, refs)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let app = spawn_app().await;
 

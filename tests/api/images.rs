@@ -374,3 +374,40 @@ async fn health_and_readiness_answer() {
         "readiness got a real access token"
     );
 }
+
+#[tokio::test]
+async fn empty_form_fields_are_ignored_as_an_html_form_sends_them() {
+    let app = spawn_app().await;
+    let form = Form::new()
+        .part("image", Part::bytes(png(200)).file_name("a.png"))
+        .part("video", Part::bytes(Vec::new()))
+        .text("url", "")
+        .text("title", "")
+        .text("disable_audio", "");
+
+    let response = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 201);
+    let upload = app
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == Endpoint::Upload)
+        .expect("upload");
+    assert!(!upload.fields.contains_key("title") && !upload.fields.contains_key("video"));
+    let empty_file = Form::new().part("image", Part::bytes(Vec::new()).file_name("empty.png"));
+    let refused = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(empty_file)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 400, "a chosen but empty file is an error");
+}

@@ -248,10 +248,20 @@ impl FakeImgur {
     /// spawned with `tokio::spawn`. Works inside `#[tokio::test]` (any flavor) and
     /// inside `#[actix_web::main]`.
     pub async fn start(config: FakeConfig) -> std::io::Result<FakeImgur> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on("127.0.0.1:0", 1, config).await
+    }
+
+    /// Starts the fake on `listen` with `workers` worker threads (the
+    /// benchmarks give it more than one, so it is not the bottleneck).
+    pub async fn start_on(
+        listen: &str,
+        workers: usize,
+        config: FakeConfig,
+    ) -> std::io::Result<FakeImgur> {
+        let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config));
-        let handle = server::spawn(listener, Arc::clone(&shared))?;
+        let handle = server::spawn(listener, workers.max(1), Arc::clone(&shared))?;
         tracing::info!(%addr, "fake Imgur listening");
         Ok(FakeImgur {
             shared,

@@ -27,14 +27,18 @@ use super::wire::{self, ApiError, Ctx};
 use super::{Endpoint, FaultKind, RecordedRequest, StoredImage};
 
 /// Starts the server on `listener` and spawns it on the current tokio runtime.
-pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<ServerHandle> {
+pub(crate) fn spawn(
+    listener: TcpListener,
+    workers: usize,
+    shared: Arc<Shared>,
+) -> std::io::Result<ServerHandle> {
     let data = web::Data::from(shared);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .default_service(web::to(dispatch))
     })
-    .workers(1)
+    .workers(workers)
     .disable_signals()
     .shutdown_timeout(1)
     .listen(listener)?

@@ -2,7 +2,7 @@
 //! `import --sharex`. They work on the same token file as the server, which
 //! notices the change on its next request.
 
-use crate::config::{ConfigError, ImportArgs, LoginArgs, ServerArgs};
+use crate::config::{ConfigError, ImportArgs, LoginArgs, OpenapiArgs, ServerArgs};
 use crate::imgur::{self, AuthStatus, Grant, ImgurClient, StoreError, TokenStore};
 use crate::model::ResponseType;
 use crate::secret::Secret;
@@ -25,8 +25,9 @@ pub enum CliError {
     Stdin(std::io::Error),
     #[error("no PIN was entered")]
     NoPin,
+    /// A failure described in full (import, OpenAPI output).
     #[error("{0}")]
-    Import(String),
+    Failed(String),
 }
 
 /// `pixgate login`: the PIN flow, or `--refresh-token` / `--pin` given directly.
@@ -94,6 +95,29 @@ async fn authorize_and_report(client: &ImgurClient, grant: Grant) -> Result<(), 
     Ok(())
 }
 
+/// `pixgate openapi [--output FILE]`.
+pub fn openapi(args: OpenapiArgs) -> Result<(), CliError> {
+    let mut json = crate::api::openapi()
+        .to_pretty_json()
+        .map_err(|e| CliError::Failed(format!("cannot serialize the OpenAPI document: {e}")))?;
+    json.push('\n');
+    let Some(path) = args.output else {
+        print!("{json}");
+        return Ok(());
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        temp.write_all(json.as_bytes())?;
+        temp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
+}
+
 /// `pixgate logout`.
 pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
     let path = args.token_file()?;
@@ -148,7 +172,7 @@ struct ShareXImgur {
 /// Reads `ImgurOAuth2Info` (`Client_ID`, `Client_Secret`, `Token.refresh_token`)
 /// from ShareX's UploadersConfig.json.
 fn read_sharex(path: &Path) -> Result<ShareXImgur, CliError> {
-    let fail = |why: &str| CliError::Import(format!("{}: {why}", path.display()));
+    let fail = |why: &str| CliError::Failed(format!("{}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| fail(&format!("cannot read it ({e})")))?;
     let json: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|_| fail("is not JSON; expected ShareX's UploadersConfig.json"))?;

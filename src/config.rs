@@ -56,7 +56,15 @@ pub enum Command {
     /// Take the client id, secret and refresh token from another tool's settings.
     Import(ImportArgs),
     /// Print the OpenAPI document the server serves at /openapi.json.
-    Openapi,
+    Openapi(OpenapiArgs),
+}
+
+/// `pixgate openapi`.
+#[derive(Args)]
+pub struct OpenapiArgs {
+    /// Write the document to this file (atomically) instead of printing it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 /// `pixgate login`.

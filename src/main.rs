@@ -29,10 +29,7 @@ fn main() -> ExitCode {
             .map_err(Into::into),
         Some(Command::Logout) => cli::logout(&args).map_err(Into::into),
         Some(Command::Status) => cli::status(&args).map_err(Into::into),
-        Some(Command::Openapi) => pixgate::api::openapi()
-            .to_pretty_json()
-            .map(|json| println!("{json}"))
-            .map_err(Into::into),
+        Some(Command::Openapi(openapi)) => cli::openapi(openapi).map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use crate::imgur::{ImgurClient, StoreError, TokenStore};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use std::net::TcpListener;
 use tracing::Span;
@@ -46,6 +47,7 @@ impl Application {
         let gateway = web::Data::new(Gateway::new(imgur, favorites));
         let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));
         let openapi = api::openapi();
+        let routes = web::Data::new(api::RouteTable::from_openapi(&openapi));
 
         let listen_error = |source| StartupError::Listen {
             address: config.listen.clone(),
@@ -55,8 +57,10 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(api::head_as_get))
                 .wrap(TracingLogger::<PathOnlySpan>::new())
                 .app_data(gateway.clone())
+                .app_data(routes.clone())
                 .app_data(api_key.clone())
                 .configure(api::extractor_config)
                 .into_utoipa_app()

@@ -45,7 +45,8 @@ pub struct FavoriteState {
     responses(
         (status = 200, description = "The page (an empty array past the last page)", body = Vec<FavoriteItem>,
             headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("ETag" = String, description = "Entity tag of the page"))),
-        (status = 304, description = "The page has not changed since the `If-None-Match` ETag"),
+        (status = 304, description = "The page has not changed since the `If-None-Match` ETag",
+            headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("ETag" = String, description = "Entity tag of the page"))),
         (status = 400, description = "Bad `page` or `sort`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No user authorization, or it was revoked", body = Problem, content_type = "application/problem+json")
     )

@@ -94,12 +94,77 @@ pub fn configure_static(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/callback.js", web::get().to(auth::callback_script));
 }
 
-/// Any route not in the table.
-pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
-    Err(Problem::new(
-        ProblemKind::NotFound,
-        format!("no route for {} {}; see /docs/", req.method(), req.path()),
-    ))
+/// Any request no route took: 405 for a documented path with another
+/// method, else 404.
+pub async fn not_found(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<HttpResponse, Problem> {
+    match routes.methods_for(req.path()) {
+        Some(allow) => Err(Problem::method_not_allowed(
+            req.method().as_str(),
+            req.path(),
+            allow,
+        )),
+        None => Err(Problem::new(
+            ProblemKind::NotFound,
+            format!("no route for {} {}; see /docs/", req.method(), req.path()),
+        )),
+    }
+}
+
+/// The documented paths and the methods each takes, for 405 answers.
+pub struct RouteTable(Vec<(Vec<String>, String)>);
+
+impl RouteTable {
+    /// Reads the paths of the OpenAPI document (the route table's own record).
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods: Vec<&str> = [
+                    ("GET, HEAD", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
+                (segments, methods.join(", "))
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The methods `path` takes, when it is a documented path.
+    fn methods_for(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                    })
+            })
+            .map(|(_, methods)| methods.clone())
+    }
+}
+
+/// Serves HEAD like GET; actix-http leaves the body out of HEAD answers.
+pub async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
 }
 
 #[derive(OpenApi)]

@@ -25,6 +25,8 @@ pub enum ProblemKind {
     AuthorizationRequired,
     /// 404: Imgur has no such thing, or no such route.
     NotFound,
+    /// 405: a known path with a method it does not take.
+    MethodNotAllowed,
     /// 413: upload or body over its limit.
     PayloadTooLarge,
     /// 415: a body of a media type the endpoint does not take.
@@ -59,6 +61,11 @@ impl ProblemKind {
                 "Imgur authorization required",
             ),
             NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -124,6 +131,10 @@ pub struct Problem {
     #[serde(skip)]
     #[schema(ignore)]
     rate_limits: RateLimits,
+    /// The methods a 405's path takes.
+    #[serde(skip)]
+    #[schema(ignore)]
+    allow: Option<String>,
 }
 
 impl Problem {
@@ -137,7 +148,18 @@ impl Problem {
             upstream_status: None,
             retry_after: None,
             rate_limits: RateLimits::default(),
+            allow: None,
         }
+    }
+
+    /// A 405 for a path that takes `allow` (comma-separated methods).
+    pub fn method_not_allowed(method: &str, path: &str, allow: String) -> Self {
+        let mut problem = Self::new(
+            ProblemKind::MethodNotAllowed,
+            format!("{path} does not take {method}; it takes {allow}"),
+        );
+        problem.allow = Some(allow);
+        problem
     }
 
     pub fn invalid(detail: impl Into<String>) -> Self {
@@ -165,6 +187,9 @@ impl ResponseError for Problem {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         if self.status == 401 {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

@@ -15,7 +15,7 @@ async fn the_served_openapi_document_equals_the_committed_one() {
             .expect("committed document is JSON");
     assert!(
         served == committed,
-        "openapi/openapi.json is out of date: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
+        "openapi/openapi.json is out of date: regenerate it with `cargo run -- openapi --output openapi/openapi.json`"
     );
     assert_eq!(served["openapi"], "3.1.0");
 }

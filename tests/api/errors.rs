@@ -623,3 +623,52 @@ async fn readiness_is_ok_when_the_gateway_is_anonymous() {
     assert_eq!(app.fake.calls(Endpoint::Token), 0);
     assert_eq!(app.api_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let cases = [
+        ("/v1/favorites", reqwest::Method::POST, "GET, HEAD"),
+        (
+            "/v1/images/abc",
+            reqwest::Method::PUT,
+            "GET, HEAD, PATCH, DELETE",
+        ),
+        (
+            "/v1/images/abc/favorite",
+            reqwest::Method::GET,
+            "POST, PUT, DELETE",
+        ),
+        ("/v1/images", reqwest::Method::GET, "POST"),
+    ];
+    for (path, method, allow) in cases {
+        let response = app
+            .http
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("sent");
+
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        assert_problem(response, 405, "method-not-allowed").await;
+    }
+    assert_eq!(app.api_calls(), 0);
+}
+
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app().await;
+    app.get("/v1/favorites").await;
+
+    let response = app
+        .http
+        .head(app.url("/v1/favorites"))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-cache"], "HIT");
+    assert!(response.headers().contains_key("etag"));
+    assert!(response.bytes().await.expect("body").is_empty());
+}

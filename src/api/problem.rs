@@ -2,6 +2,7 @@
 //! the one place that decides which HTTP status each failure gets.
 
 use crate::imgur::{self, ErrorKind, RateLimits};
+
 use crate::model::InvalidInput;
 use crate::upload::SpoolError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -46,10 +47,15 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Status, `type` URI (ending in the slug) and title.
     fn parts(self) -> (StatusCode, &'static str, &'static str) {
         use ProblemKind::*;
         match self {
-            InvalidInput => (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input"),
+            InvalidInput => (
+                StatusCode::BAD_REQUEST,
+                "urn:pixgate:problem:invalid-input",
+                "Invalid input",
+            ),
             Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -60,7 +66,11 @@ impl ProblemKind {
                 "authorization-required",
                 "Imgur authorization required",
             ),
-            NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            NotFound => (
+                StatusCode::NOT_FOUND,
+                "urn:pixgate:problem:not-found",
+                "Not found",
+            ),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
@@ -86,8 +96,16 @@ impl ProblemKind {
                 "upstream-over-capacity",
                 "Imgur is over capacity",
             ),
-            NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready"),
-            UpstreamError => (StatusCode::BAD_GATEWAY, "upstream-error", "Imgur failed"),
+            NotReady => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "urn:pixgate:problem:not-ready",
+                "Not ready",
+            ),
+            UpstreamError => (
+                StatusCode::BAD_GATEWAY,
+                "urn:pixgate:problem:upstream-error",
+                "Imgur failed",
+            ),
             UpstreamTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream-timeout",
@@ -115,9 +133,9 @@ pub struct Problem {
     /// A stable URI naming the kind of problem; its last segment is the slug
     /// (e.g. `authorization-required`).
     #[serde(rename = "type")]
-    pub problem_type: String,
+    pub problem_type: &'static str,
     /// A short summary of the kind of problem.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
     /// What happened in this case, and what to do.
@@ -125,30 +143,22 @@ pub struct Problem {
     /// The HTTP status Imgur answered, when Imgur answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_status: Option<u16>,
+    /// Headers sent with the problem: `Retry-After`, `Allow`, Imgur's rate limits.
     #[serde(skip)]
     #[schema(ignore)]
-    retry_after: Option<u64>,
-    #[serde(skip)]
-    #[schema(ignore)]
-    rate_limits: RateLimits,
-    /// The methods a 405's path takes.
-    #[serde(skip)]
-    #[schema(ignore)]
-    allow: Option<String>,
+    headers: Vec<(String, String)>,
 }
 
 impl Problem {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        let (status, slug, title) = kind.parts();
+        let (status, problem_type, title) = kind.parts();
         Self {
-            problem_type: format!("urn:pixgate:problem:{slug}"),
-            title: title.to_owned(),
+            problem_type,
+            title,
             status: status.as_u16(),
             detail: detail.into(),
             upstream_status: None,
-            retry_after: None,
-            rate_limits: RateLimits::default(),
-            allow: None,
+            headers: Vec::new(),
         }
     }
 
@@ -158,7 +168,7 @@ impl Problem {
             ProblemKind::MethodNotAllowed,
             format!("{path} does not take {method}; it takes {allow}"),
         );
-        problem.allow = Some(allow);
+        problem.headers.push((header::ALLOW.to_string(), allow));
         problem
     }
 
@@ -185,16 +195,10 @@ impl ResponseError for Problem {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(Problem::status_code(self));
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
-        if let Some(seconds) = self.retry_after {
-            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
-        }
-        if let Some(allow) = &self.allow {
-            response.insert_header((header::ALLOW, allow.as_str()));
-        }
         if self.status == 401 {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        copy_rate_limits(&mut response, &self.rate_limits);
+        insert_headers(&mut response, &self.headers);
         let body = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
         response.body(body)
     }
@@ -202,7 +206,11 @@ impl ResponseError for Problem {
 
 /// Copies Imgur's rate-limit headers onto a response.
 pub fn copy_rate_limits(response: &mut HttpResponseBuilder, rate_limits: &RateLimits) {
-    for (name, value) in &rate_limits.0 {
+    insert_headers(response, &rate_limits.0);
+}
+
+fn insert_headers(response: &mut HttpResponseBuilder, headers: &[(String, String)]) {
+    for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name.as_str()),
             HeaderValue::from_str(value),
@@ -251,8 +259,12 @@ impl From<imgur::Error> for Problem {
         };
         let mut problem = Problem::new(kind, detail);
         problem.upstream_status = error.upstream_status;
-        problem.retry_after = retry_after;
-        problem.rate_limits = error.rate_limits;
+        if let Some(seconds) = retry_after {
+            problem
+                .headers
+                .push((header::RETRY_AFTER.to_string(), seconds.to_string()));
+        }
+        problem.headers.extend(error.rate_limits.0);
         problem
     }
 }

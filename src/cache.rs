@@ -24,6 +24,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Fixed per-entry overhead counted against the byte budget.
 const ENTRY_OVERHEAD_BYTES: usize = 256;
@@ -141,6 +142,7 @@ impl FavoritesCache {
             }
         }
         let pages = self.pages.clone();
+        let span = tracing::Span::current();
         let fill = tokio::spawn(async move {
             pages
                 .entry(key)
@@ -161,7 +163,7 @@ impl FavoritesCache {
                     }
                 })
                 .await
-        });
+        }.instrument(span));
         let outcome = fill.await.map_err(|join| {
             tracing::error!(error = %join, "favorites cache fill failed");
             Error::local(ErrorKind::Unreachable(

@@ -129,12 +129,39 @@ pub struct ServerArgs {
     /// Limit for one upstream call, in seconds (an upload's limit grows with its size).
     #[arg(long, env = "PIXGATE_UPSTREAM_TIMEOUT", default_value_t = 30)]
     pub upstream_timeout: u64,
+    /// Limit for connecting to Imgur, in seconds.
+    #[arg(long, env = "PIXGATE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub upstream_connect_timeout: u64,
+    /// Limit for Imgur's first byte and for any pause in its answer, in seconds.
+    #[arg(long, env = "PIXGATE_UPSTREAM_READ_TIMEOUT", default_value_t = 30)]
+    pub upstream_read_timeout: u64,
+    /// Limit for a client's request head, and for any pause in its body, in seconds (then 408).
+    #[arg(long, env = "PIXGATE_CLIENT_TIMEOUT", default_value_t = 60)]
+    pub client_timeout: u64,
+    /// On SIGTERM, how long in-flight requests may take to finish, in seconds.
+    #[arg(long, env = "PIXGATE_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
+    #[arg(long, env = "PIXGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Log format: `text` or `json` (one object per line).
+    #[arg(long, env = "PIXGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "PIXGATE_WORKERS")]
     pub workers: Option<usize>,
     /// Run against a built-in fake Imgur with a seeded demo account: nothing reaches Imgur.
     #[arg(long, env = "PIXGATE_DEMO")]
     pub demo: bool,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// A configuration error, reported before anything starts.
@@ -166,7 +193,11 @@ pub struct ImgurConfig {
     pub refresh_token: Option<Secret>,
     /// Without a trailing slash.
     pub api_url: String,
+    /// Limit for one whole call.
     pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Limit for the first byte and for each pause in an answer.
+    pub read_timeout: Duration,
 }
 
 /// The validated configuration the application is built from.
@@ -180,6 +211,10 @@ pub struct Config {
     pub favorites_stale_grace: Duration,
     pub cache_max_bytes: u64,
     pub workers: Option<usize>,
+    pub client_timeout: Duration,
+    pub shutdown_grace: Duration,
+    /// Browser origins allowed by CORS; empty: CORS off.
+    pub cors_origins: Vec<String>,
 }
 
 impl ServerArgs {
@@ -219,6 +254,8 @@ impl ServerArgs {
             refresh_token,
             api_url,
             timeout: Duration::from_secs(self.upstream_timeout.max(1)),
+            connect_timeout: Duration::from_secs(self.upstream_connect_timeout.max(1)),
+            read_timeout: Duration::from_secs(self.upstream_read_timeout.max(1)),
         })
     }
 
@@ -247,6 +284,14 @@ impl ServerArgs {
             favorites_stale_grace: Duration::from_secs(self.favorites_stale_grace),
             cache_max_bytes: self.cache_max_bytes,
             workers: self.workers.filter(|n| *n > 0),
+            client_timeout: Duration::from_secs(self.client_timeout.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            cors_origins: self
+                .cors_origins
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
         })
     }
 }

@@ -1,6 +1,6 @@
 use clap::Parser;
 use pixgate::cli;
-use pixgate::config::{Cli, Command};
+use pixgate::config::{Cli, Command, LogFormat};
 use pixgate::startup::Application;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -11,13 +11,14 @@ fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     Cli::unset_empty_env_vars();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.server.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let args = cli.server;
     let outcome: Result<(), Box<dyn std::error::Error>> = match cli.command {
         None => actix_web::rt::System::new().block_on(serve(args)),

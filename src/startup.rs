@@ -1,6 +1,7 @@
 //! Building and running the server: the same path for `main`, `--demo` and
 //! the tests (which listen on port 0 and read the port back).
 
+use crate::api::middleware::{self, RequestId};
 use crate::api::{self, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
@@ -9,7 +10,8 @@ use crate::imgur::{ImgurClient, StoreError, TokenStore};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
+use actix_web::HttpMessage;
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use std::net::TcpListener;
 use tracing::Span;
@@ -28,6 +30,10 @@ pub enum StartupError {
         source: std::io::Error,
     },
 }
+
+/// How long a client may pause while sending a body (handlers read it).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientTimeout(pub std::time::Duration);
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -53,14 +59,22 @@ impl Application {
             address: config.listen.clone(),
             source,
         };
+        let cors_origins = config.cors_origins.clone();
+        let client_timeout = web::Data::new(ClientTimeout(config.client_timeout));
         let listener = TcpListener::bind(&config.listen).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(api::head_as_get))
+                .wrap(from_fn(middleware::head_as_get))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    middleware::cors(&cors_origins),
+                ))
                 .wrap(TracingLogger::<PathOnlySpan>::new())
+                .wrap(from_fn(middleware::request_id))
                 .app_data(gateway.clone())
                 .app_data(routes.clone())
+                .app_data(client_timeout.clone())
                 .app_data(api_key.clone())
                 .configure(api::extractor_config)
                 .into_utoipa_app()
@@ -71,7 +85,9 @@ impl Application {
                 .route("/", web::get().to(redirect_to_docs))
                 .route("/docs", web::get().to(redirect_to_docs))
                 .default_service(web::to(api::not_found))
-        });
+        })
+        .client_request_timeout(config.client_timeout)
+        .shutdown_timeout(config.shutdown_grace.as_secs());
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
@@ -103,8 +119,14 @@ struct PathOnlySpan;
 impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
         tracing::info_span!(
             "HTTP request",
+            request_id = %request_id,
             http.method = %request.method(),
             http.route = %route,
             http.target = %request.path(),

@@ -3,10 +3,11 @@
 
 use super::{Problem, ProblemKind};
 use crate::secret::Secret;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
+use actix_web::ResponseError;
 use actix_web::{web, HttpRequest};
 
 use sha2::{Digest, Sha256};
@@ -68,19 +69,21 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Middleware on `/v1`: refuses a missing or wrong key with 401.
+/// Middleware on `/v1`: refuses a missing or wrong key with 401 (as a
+/// response, so outer middleware still adds its headers).
 pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let admitted = req
         .app_data::<web::Data<ApiKey>>()
         .map(|key| key.admits(bearer(req.headers())))
         .unwrap_or(true);
     if !admitted {
-        return Err(unauthorized(false).into());
+        let refusal = unauthorized(false).error_response();
+        return Ok(req.into_response(refusal).map_into_right_body());
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::schemas::{Image, UploadForm};
 use super::{imgur_json, problem::copy_rate_limits, Problem, ProblemKind};
 use crate::gateway::Gateway;
 use crate::model::{ImageId, ImageUpdate};
+use crate::startup::ClientTimeout;
 use crate::upload::{
     validate_base64, validate_url, Base64Error, SpoolWriter, Upload, UploadFields, UploadFile,
     UploadSource, IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES, VIDEO_MAX_BYTES,
@@ -13,6 +14,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// A multipart upload has at most this many parts.
@@ -75,15 +77,18 @@ pub struct ImageUpdateBody {
         (status = 400, description = "Missing, duplicate or invalid fields, or Imgur refused the media", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Image over 10 MiB or video over 200 MiB; nothing was forwarded", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The client paused longer than PIXGATE_CLIENT_TIMEOUT while sending the body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither multipart/form-data nor application/json", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/images")]
 pub async fn upload(
     gateway: web::Data<Gateway>,
+    client_timeout: web::Data<ClientTimeout>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    let pause = client_timeout.0;
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -97,9 +102,9 @@ pub async fn upload(
                 "the request is larger than Imgur's 200 MiB video limit",
             ));
         }
-        read_multipart(Multipart::new(req.headers(), payload)).await?
+        read_multipart(Multipart::new(req.headers(), payload), pause).await?
     } else if content_type.starts_with("application/json") {
-        read_json_upload(&req, payload).await?
+        read_json_upload(&req, payload, pause).await?
     } else {
         return Err(Problem::new(
             ProblemKind::UnsupportedMediaType,
@@ -131,11 +136,25 @@ fn too_large(detail: &str) -> Problem {
 const ONE_SOURCE: &str = "send exactly one of \"image\", \"video\" or \"url\"";
 
 /// Reads a multipart upload, spooling the file and stopping at its limit.
-async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
+/// The next chunk of a client's body, or 408 when the client pauses longer
+/// than `pause` (a slow or stuck client must not hold a worker forever).
+async fn within<T>(
+    pause: Duration,
+    next: impl std::future::Future<Output = Option<T>>,
+) -> Result<Option<T>, Problem> {
+    tokio::time::timeout(pause, next).await.map_err(|_| {
+        Problem::new(
+            ProblemKind::RequestTimeout,
+            format!("the body stalled for more than {} s", pause.as_secs()),
+        )
+    })
+}
+
+async fn read_multipart(mut multipart: Multipart, pause: Duration) -> Result<Upload, Problem> {
     let mut source: Option<UploadSource> = None;
     let mut fields = UploadFields::default();
     let mut seen: Vec<String> = Vec::new();
-    while let Some(field) = multipart.next().await {
+    while let Some(field) = within(pause, multipart.next()).await? {
         let mut field =
             field.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
         let name = field.name().unwrap_or_default().to_owned();
@@ -151,7 +170,7 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "image" | "video" => {
-                let Some(file) = spool_file(&name, &mut field).await? else {
+                let Some(file) = spool_file(&name, &mut field, pause).await? else {
                     continue;
                 };
                 if source.replace(file).is_some() {
@@ -159,7 +178,7 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
                 }
             }
             "url" => {
-                let url = read_text(&name, &mut field).await?;
+                let url = read_text(&name, &mut field, pause).await?;
                 if url.trim().is_empty() {
                     continue;
                 }
@@ -167,12 +186,12 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, Problem> {
                     return Err(Problem::invalid(ONE_SOURCE));
                 }
             }
-            "title" => fields.title = non_empty(read_text(&name, &mut field).await?),
-            "description" => fields.description = non_empty(read_text(&name, &mut field).await?),
-            "album" => fields.album = non_empty(read_text(&name, &mut field).await?),
-            "name" => fields.name = non_empty(read_text(&name, &mut field).await?),
+            "title" => fields.title = non_empty(read_text(&name, &mut field, pause).await?),
+            "description" => fields.description = non_empty(read_text(&name, &mut field, pause).await?),
+            "album" => fields.album = non_empty(read_text(&name, &mut field, pause).await?),
+            "name" => fields.name = non_empty(read_text(&name, &mut field, pause).await?),
             "disable_audio" => {
-                fields.disable_audio = match read_text(&name, &mut field).await?.trim() {
+                fields.disable_audio = match read_text(&name, &mut field, pause).await?.trim() {
                     "1" | "true" => true,
                     "0" | "false" | "" => false,
                     _ => return Err(Problem::invalid("\"disable_audio\" must be true, false, 1 or 0")),
@@ -194,14 +213,18 @@ fn non_empty(text: String) -> Option<String> {
 }
 
 /// Spools a file part; `None` for an unused form field (no file name, no bytes).
-async fn spool_file(name: &str, field: &mut Field) -> Result<Option<UploadSource>, Problem> {
+async fn spool_file(
+    name: &str,
+    field: &mut Field,
+    pause: Duration,
+) -> Result<Option<UploadSource>, Problem> {
     let is_video = name == "video";
     let mut spool = SpoolWriter::new(if is_video {
         VIDEO_MAX_BYTES
     } else {
         IMAGE_MAX_BYTES
     });
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =
             chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
         spool.write(&chunk).await?;
@@ -230,9 +253,9 @@ async fn spool_file(name: &str, field: &mut Field) -> Result<Option<UploadSource
     }))
 }
 
-async fn read_text(name: &str, field: &mut Field) -> Result<String, Problem> {
+async fn read_text(name: &str, field: &mut Field, pause: Duration) -> Result<String, Problem> {
     let mut text = Vec::new();
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =
             chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
         if text.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
@@ -246,13 +269,17 @@ async fn read_text(name: &str, field: &mut Field) -> Result<String, Problem> {
 }
 
 /// Reads a JSON upload, refusing bodies over the base64 image limit early.
-async fn read_json_upload(req: &HttpRequest, mut payload: web::Payload) -> Result<Upload, Problem> {
+async fn read_json_upload(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    pause: Duration,
+) -> Result<Upload, Problem> {
     let over = || too_large("the JSON body is larger than a 10 MiB image in base64");
     if content_length(req).is_some_and(|len| len > JSON_UPLOAD_LIMIT_BYTES as u64) {
         return Err(over());
     }
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = within(pause, payload.next()).await? {
         let chunk = chunk.map_err(|e| Problem::invalid(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > JSON_UPLOAD_LIMIT_BYTES {
             return Err(over());

@@ -9,6 +9,7 @@ mod auth;
 mod favorites;
 mod health;
 mod images;
+pub mod middleware;
 mod pages;
 pub mod problem;
 mod schemas;
@@ -154,17 +155,6 @@ impl RouteTable {
             })
             .map(|(_, methods)| methods.clone())
     }
-}
-
-/// Serves HEAD like GET; actix-http leaves the body out of HEAD answers.
-pub async fn head_as_get(
-    mut req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    if req.method() == actix_web::http::Method::HEAD {
-        req.head_mut().method = actix_web::http::Method::GET;
-    }
-    next.call(req).await
 }
 
 #[derive(OpenApi)]

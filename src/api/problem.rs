@@ -28,6 +28,8 @@ pub enum ProblemKind {
     NotFound,
     /// 405: a known path with a method it does not take.
     MethodNotAllowed,
+    /// 408: the client paused too long while sending its body.
+    RequestTimeout,
     /// 413: upload or body over its limit.
     PayloadTooLarge,
     /// 415: a body of a media type the endpoint does not take.
@@ -75,6 +77,11 @@ impl ProblemKind {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
+            ),
+            RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "urn:pixgate:problem:request-timeout",
+                "Request timeout",
             ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

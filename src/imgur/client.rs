@@ -54,7 +54,8 @@ impl ImgurClient {
     pub fn new(config: &ImgurConfig, store: TokenStore) -> Result<Self, StoreError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("pixgate/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(config.connect_timeout.min(config.timeout))
+            .read_timeout(config.read_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| StoreError::Read {

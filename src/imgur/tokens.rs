@@ -25,6 +25,7 @@ use crate::secret::Secret;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 /// Refresh this long before the access token expires (or at half its
 /// lifetime, for tokens that live less than two margins).
@@ -346,12 +347,15 @@ impl TokenManager {
 async fn run_to_completion<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::spawn(work).await.unwrap_or_else(|join| {
-        tracing::error!(error = %join, "token task failed");
-        Err(Error::local(ErrorKind::Unreachable(
-            "the token request failed unexpectedly".into(),
-        )))
-    })
+    // The task keeps the caller's span, so its log lines carry the request id.
+    tokio::spawn(work.instrument(tracing::Span::current()))
+        .await
+        .unwrap_or_else(|join| {
+            tracing::error!(error = %join, "token task failed");
+            Err(Error::local(ErrorKind::Unreachable(
+                "the token request failed unexpectedly".into(),
+            )))
+        })
 }
 
 /// Runs a token-file operation on the blocking pool.

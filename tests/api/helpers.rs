@@ -16,6 +16,8 @@ pub struct Options {
     pub stale_grace: Duration,
     pub upstream_timeout: Duration,
     pub cache_max_bytes: u64,
+    pub client_timeout: Duration,
+    pub cors_origins: Vec<String>,
     pub fake: FakeConfig,
 }
 
@@ -28,6 +30,8 @@ impl Default for Options {
             stale_grace: Duration::from_secs(3600),
             upstream_timeout: Duration::from_secs(10),
             cache_max_bytes: 64 * 1024 * 1024,
+            client_timeout: Duration::from_secs(60),
+            cors_origins: Vec::new(),
             fake: FakeConfig::default(),
         }
     }
@@ -86,6 +90,8 @@ pub fn config(
             refresh_token: seed.map(Secret::new),
             api_url: fake.base_url(),
             timeout: options.upstream_timeout,
+            connect_timeout: options.upstream_timeout,
+            read_timeout: options.upstream_timeout,
         },
         listen: "127.0.0.1:0".into(),
         api_key: options.api_key.as_deref().map(Secret::new),
@@ -94,6 +100,9 @@ pub fn config(
         favorites_stale_grace: options.stale_grace,
         cache_max_bytes: options.cache_max_bytes,
         workers: Some(2),
+        client_timeout: options.client_timeout,
+        shutdown_grace: Duration::from_secs(5),
+        cors_origins: options.cors_origins.clone(),
     }
 }
 

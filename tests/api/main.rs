@@ -11,5 +11,6 @@ mod fake_imgur;
 mod favorites;
 mod images;
 mod input;
+mod operations;
 mod secrets;
 mod tokens;

@@ -1,0 +1,98 @@
+//! Middleware around every route: request ids, HEAD, CORS.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use rand::RngCore;
+
+/// The header carrying a request's id, both ways.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request's id: the client's `X-Request-Id` when it is sensible, else a
+/// new one. Log lines of the request carry it (see `startup`'s span).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn from_request(req: &ServiceRequest) -> Self {
+        let given = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                (1..=128).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            });
+        Self(given.map(str::to_owned).unwrap_or_else(|| {
+            let mut bytes = [0u8; 16];
+            rand::rng().fill_bytes(&mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }))
+    }
+}
+
+/// Gives every request an id and every response an `X-Request-Id`. (The
+/// middleware inside answers refusals as responses, not errors, so they
+/// get the header too.)
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = RequestId::from_request(&req);
+    let value = HeaderValue::from_str(&id.0).ok();
+    req.extensions_mut().insert(id);
+    let mut response = next.call(req).await?;
+    if let Some(value) = value {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Serves HEAD like GET; actix-http leaves the body out of HEAD answers.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
+/// CORS for the configured browser origins only; none means no
+/// cross-origin access at all (no CORS headers are sent).
+pub fn cors(origins: &[String]) -> Cors {
+    let cors = origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::CACHE_CONTROL,
+            X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            X_REQUEST_ID,
+            HeaderName::from_static("x-cache"),
+            HeaderName::from_static("x-ratelimit-userremaining"),
+            HeaderName::from_static("x-ratelimit-clientremaining"),
+        ])
+        .max_age(600);
+    cors
+}

@@ -241,6 +241,13 @@ pub enum FaultKind {
     Delay(Duration),
     /// The 403 invalid-token answer even for a valid token.
     InvalidToken,
+    /// A 200 JSON answer of this many bytes (a body no client should buffer).
+    HugeBody(u64),
+    /// A 200 JSON answer that announces its length, sends part of it, then
+    /// drops the connection (a reset mid-body).
+    TruncatedBody,
+    /// A 200 answer whose headers come at once and whose body never does.
+    StallBody,
 }
 
 impl FakeImgur {

@@ -4,6 +4,7 @@
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::state::{random_alnum, Image, RateSnapshot, CLIENT_LIMIT, POST_LIMIT, USER_LIMIT};
@@ -200,8 +201,39 @@ pub(crate) fn fault_response(kind: &FaultKind, ctx: &Ctx<'_>) -> Option<(HttpRes
             false,
         ),
         FaultKind::InvalidToken => (ApiError::invalid_token().into_response(ctx), true),
+        FaultKind::HugeBody(size) => (streamed(*size, *size), false),
+        FaultKind::TruncatedBody => (streamed(4096, 1024), false),
+        FaultKind::StallBody => (
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .streaming(futures_util::stream::pending::<Result<bytes::Bytes, std::io::Error>>()),
+            false,
+        ),
     };
     Some(response)
+}
+
+/// A JSON-looking body announced as `announced` bytes, of which `sent` are
+/// sent before the stream fails (which makes actix drop the connection).
+fn streamed(announced: u64, sent: u64) -> HttpResponse {
+    const CHUNK: usize = 64 * 1024;
+    let head = bytes::Bytes::from_static(br#"{"data":[""#);
+    let filler = bytes::Bytes::from(vec![b'x'; CHUNK]);
+    let mut remaining = sent.saturating_sub(head.len() as u64);
+    let chunks = std::iter::once(head).chain(std::iter::from_fn(move || {
+        let take = remaining.min(CHUNK as u64) as usize;
+        remaining -= take as u64;
+        (take > 0).then(|| filler.slice(..take))
+    }));
+    let truncated = sent < announced;
+    let body = futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>)).chain(
+        futures_util::stream::iter(
+            truncated.then(|| Err(std::io::Error::other("the fake cut the body off"))),
+        ),
+    );
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(actix_web::body::SizedStream::new(announced, body))
 }
 
 /// Adds the `/3` rate-limit headers that are not already set.

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Errors of the token file; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot read token file {path}: {source}")]
+    #[error("cannot read token file {path}: {source} (check that its directory exists and is readable by this user, or point PIXGATE_TOKEN_FILE elsewhere)")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -72,6 +72,10 @@ struct TokenFile {
     #[serde(default)]
     updated_at: u64,
 }
+
+/// Held while one process refreshes; released when dropped.
+#[derive(Debug)]
+pub struct StoreLock(#[allow(dead_code)] std::fs::File);
 
 /// The identity of one version of the token file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +153,29 @@ impl TokenStore {
         json.push(b'\n');
         self.write_atomically(&json)
             .map_err(|source| self.write_error(source))
+    }
+
+    /// Takes the advisory lock that processes sharing this token file hold
+    /// around a refresh, login or logout (blocking; call from
+    /// `spawn_blocking`). The lock is on a sibling `.lock` file, since the
+    /// token file itself is replaced by every write.
+    pub fn lock(&self) -> Result<StoreLock, StoreError> {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".lock");
+        let path = self.path.with_file_name(name);
+        let open = || -> std::io::Result<std::fs::File> {
+            create_private_dir(self.dir())?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok(file)
+        };
+        open()
+            .map(StoreLock)
+            .map_err(|source| StoreError::Write { path, source })
     }
 
     /// Deletes the file (logout); a missing file is fine.

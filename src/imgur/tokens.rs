@@ -18,7 +18,7 @@
 //! size; one `stat`) with the last one seen and reloads it when it changed.
 
 use super::error::{Error, ErrorKind, RateLimits};
-use super::token_store::{fingerprint, FileStamp, StoreError, StoredTokens, TokenStore};
+use super::token_store::{fingerprint, FileStamp, StoreError, StoreLock, StoredTokens, TokenStore};
 use super::wire;
 use crate::config::ImgurConfig;
 use crate::secret::Secret;
@@ -284,6 +284,7 @@ impl TokenManager {
         let inner = Arc::clone(&self.inner);
         run_to_completion(async move {
             let _single_flight = inner.refresh_lock.lock().await;
+            let _other_processes = inner.lock_file().await?;
             let kind = grant.describe();
             let response = match inner.request_token(&grant).await {
                 Ok(response) => response,
@@ -316,6 +317,7 @@ impl TokenManager {
         let inner = Arc::clone(&self.inner);
         run_to_completion(async move {
             let _single_flight = inner.refresh_lock.lock().await;
+            let _other_processes = inner.lock_file().await?;
             let store = inner.store.clone();
             blocking(move || store.remove()).await?;
             let mut state = inner.lock();
@@ -330,7 +332,9 @@ impl TokenManager {
         let inner = Arc::clone(&self.inner);
         run_to_completion(async move {
             let _single_flight = inner.refresh_lock.lock().await;
-            // Re-check: the caller before us may have refreshed already.
+            let _other_processes = inner.lock_file().await?;
+            // Re-check: the caller before us, in this process or another
+            // (through the token file, re-read here), may have refreshed.
             if let Some(token) = inner.current(SystemTime::now())? {
                 if rejected.as_ref() != Some(&token) {
                     return Ok(token);
@@ -359,9 +363,9 @@ async fn run_to_completion<T: Send + 'static>(
 }
 
 /// Runs a token-file operation on the blocking pool.
-async fn blocking(
-    op: impl FnOnce() -> Result<(), StoreError> + Send + 'static,
-) -> Result<(), Error> {
+async fn blocking<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Error> {
     let outcome = tokio::task::spawn_blocking(op).await.unwrap_or_else(|e| {
         Err(StoreError::Write {
             path: Default::default(),
@@ -375,6 +379,14 @@ async fn blocking(
 }
 
 impl Inner {
+    /// Waits for the other processes sharing the token file to finish
+    /// their refresh (Imgur rotates refresh tokens: two processes
+    /// refreshing with the same one would lock each other out).
+    async fn lock_file(&self) -> Result<StoreLock, Error> {
+        let store = self.store.clone();
+        blocking(move || store.lock()).await
+    }
+
     /// The state, first reloaded from the token file if another process
     /// replaced or deleted it.
     fn lock(&self) -> MutexGuard<'_, State> {

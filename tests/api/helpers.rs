@@ -251,3 +251,99 @@ pub async fn assert_problem(
     );
     body
 }
+
+/// The real `pixgate` binary, started against a fake, with its log lines.
+pub struct GatewayProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl GatewayProcess {
+    /// Starts `pixgate` in `dir` (no `.env` there) with the fake's app
+    /// credentials, `token_file`, `RUST_LOG`, and `extra` variables, and
+    /// waits for its "listening" log line.
+    pub fn start(
+        fake: &FakeImgur,
+        dir: &std::path::Path,
+        token_file: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"));
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .env("IMGUR_CLIENT_ID", &fake.config().client_id)
+            .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
+            .env("IMGUR_API_URL", fake.base_url())
+            .env("PIXGATE_LISTEN", "127.0.0.1:0")
+            .env("PIXGATE_TOKEN_FILE", token_file)
+            .env("PIXGATE_WORKERS", "2")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let (sender, lines) = std::sync::mpsc::channel();
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().expect("stdout")),
+            Box::new(child.stderr.take().expect("stderr")),
+        ];
+        for stream in streams {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        let mut seen = Vec::new();
+        let port = loop {
+            let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) else {
+                panic!("no 'listening' line; output so far:\n{}", seen.join("\n"));
+            };
+            let port = line
+                .contains("pixgate is listening")
+                .then(|| line.split("port=").nth(1))
+                .flatten()
+                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse().ok());
+            seen.push(line);
+            if let Some(port) = port {
+                break port;
+            }
+        };
+        for line in seen {
+            let _ = sender.send(line);
+        }
+        Self { child, port, lines }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

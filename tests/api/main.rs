@@ -8,6 +8,7 @@ mod cli;
 mod docs;
 mod errors;
 mod fake_imgur;
+mod faults;
 mod favorites;
 mod images;
 mod input;

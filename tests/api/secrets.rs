@@ -2,72 +2,10 @@
 //! binary at `RUST_LOG=trace`: refreshes (proactive and reactive), uploads,
 //! upstream errors, bad input, a wrong API key.
 
+use crate::helpers::GatewayProcess;
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 const API_KEY: &str = "api-key-that-must-never-be-logged";
-
-struct Gateway {
-    child: Child,
-    port: u16,
-    lines: mpsc::Receiver<String>,
-}
-
-/// Starts the binary and waits for its "listening" log line.
-fn start_gateway(fake: &FakeImgur, state: &std::path::Path) -> Gateway {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pixgate"))
-        .current_dir(state)
-        .env_clear()
-        .env("RUST_LOG", "trace")
-        .env("IMGUR_CLIENT_ID", &fake.config().client_id)
-        .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
-        .env("IMGUR_REFRESH_TOKEN", fake.current_refresh_token())
-        .env("IMGUR_API_URL", fake.base_url())
-        .env("PIXGATE_API_KEY", API_KEY)
-        .env("PIXGATE_LISTEN", "127.0.0.1:0")
-        .env("PIXGATE_TOKEN_FILE", state.join("tokens.json"))
-        .env("PIXGATE_WORKERS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let (sender, lines) = mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().expect("stderr")),
-    ] {
-        let sender = sender.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-    }
-    let mut seen = Vec::new();
-    let port = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no 'listening' line; output so far:\n{}", seen.join("\n")));
-        if line.contains("pixgate is listening") {
-            let port = line
-                .split("port=")
-                .nth(1)
-                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                .and_then(|digits| digits.parse().ok())
-                .expect("a port in the listening line");
-            seen.push(line);
-            break port;
-        }
-        seen.push(line);
-    };
-    for line in seen {
-        let _ = sender.send(line);
-    }
-    Gateway { child, port, lines }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_appears_in_logs_or_responses_of_a_full_run() {
@@ -76,7 +14,16 @@ async fn no_secret_appears_in_logs_or_responses_of_a_full_run() {
         .expect("fake starts");
     let state = tempfile::tempdir().expect("temp dir");
     let seed_refresh_token = fake.current_refresh_token();
-    let mut gateway = start_gateway(&fake, state.path());
+    let gateway = GatewayProcess::start(
+        &fake,
+        state.path(),
+        &state.path().join("tokens.json"),
+        &[
+            ("RUST_LOG", "trace"),
+            ("IMGUR_REFRESH_TOKEN", &seed_refresh_token),
+            ("PIXGATE_API_KEY", API_KEY),
+        ],
+    );
     let base = format!("http://127.0.0.1:{}", gateway.port);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -144,9 +91,10 @@ async fn no_secret_appears_in_logs_or_responses_of_a_full_run() {
         "the run refreshed several times"
     );
 
-    gateway.child.kill().expect("stopped");
-    gateway.child.wait().expect("reaped");
-    let logs: Vec<String> = gateway.lines.try_iter().collect();
+    let mut gateway = gateway;
+    gateway.terminate();
+    gateway.child.wait().expect("stopped");
+    let logs = gateway.logs();
     assert!(logs.len() > 20, "trace logging produced output");
 
     let mut secrets = vec![

@@ -15,6 +15,7 @@
 //! that started before a favorite change cannot put its old page back.
 
 use crate::imgur::{Error, ErrorKind, RateLimits};
+use crate::metrics::{CacheEvent, Metrics};
 use crate::model::FavoritesSort;
 use bytes::Bytes;
 use moka::future::Cache;
@@ -91,11 +92,23 @@ pub struct FavoritesCache {
     pages: Cache<PageKey, Arc<CachedPage>>,
     ttl: Duration,
     generation: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl FavoritesCache {
-    pub fn new(ttl: Duration, stale_grace: Duration, max_bytes: u64) -> Self {
+    pub fn new(
+        ttl: Duration,
+        stale_grace: Duration,
+        max_bytes: u64,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let evictions = Arc::clone(&metrics);
         let pages = Cache::builder()
+            .eviction_listener(move |_key, _page, cause| {
+                if cause.was_evicted() {
+                    evictions.cache(CacheEvent::Eviction);
+                }
+            })
             .max_capacity(max_bytes)
             .weigher(|key: &PageKey, page: &Arc<CachedPage>| {
                 let bytes = page.body.len() + key.account.len() + ENTRY_OVERHEAD_BYTES;
@@ -107,6 +120,7 @@ impl FavoritesCache {
             pages,
             ttl,
             generation: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -137,6 +151,7 @@ impl FavoritesCache {
         if !force {
             if let Some(page) = self.pages.get(&key).await {
                 if page.fetched_at.elapsed() < ttl {
+                    self.metrics.cache(CacheEvent::Hit);
                     return Ok((page, CacheStatus::Hit));
                 }
             }
@@ -170,7 +185,7 @@ impl FavoritesCache {
                 "the favorites fetch failed unexpectedly".into(),
             ))
         })??;
-        match outcome {
+        let result = match outcome {
             CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
                 Ok((entry.into_value(), CacheStatus::Miss))
             }
@@ -186,7 +201,15 @@ impl FavoritesCache {
             CompResult::StillNone(_) | CompResult::Removed(_) => Err(Error::local(
                 ErrorKind::Unreachable("the favorites page vanished from the cache".into()),
             )),
+        };
+        if let Ok((_, status)) = &result {
+            self.metrics.cache(match status {
+                CacheStatus::Hit => CacheEvent::Hit,
+                CacheStatus::Miss => CacheEvent::Miss,
+                CacheStatus::Stale => CacheEvent::Stale,
+            });
         }
+        result
     }
 
     /// Forgets every cached page (after a favorite change through the gateway).
@@ -211,6 +234,7 @@ mod tests {
             Duration::from_secs(60),
             Duration::ZERO,
             1 << 20,
+            Arc::default(),
         ));
         let fetches = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
@@ -240,7 +264,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_page_is_served_stale_when_imgur_fails() {
-        let cache = FavoritesCache::new(Duration::ZERO, Duration::from_secs(60), 1 << 20);
+        let cache = FavoritesCache::new(
+            Duration::ZERO,
+            Duration::from_secs(60),
+            1 << 20,
+            Arc::default(),
+        );
         let key = || cache.key("demo", 0, FavoritesSort::Newest);
         cache
             .get_or_fetch(key(), false, || async { Ok(page("[1]")) })
@@ -269,7 +298,12 @@ mod tests {
 
     #[tokio::test]
     async fn invalidation_makes_the_next_read_fetch() {
-        let cache = FavoritesCache::new(Duration::from_secs(60), Duration::ZERO, 1 << 20);
+        let cache = FavoritesCache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            1 << 20,
+            Arc::default(),
+        );
         let read = |body: &'static str| {
             cache.get_or_fetch(
                 cache.key("demo", 0, FavoritesSort::Newest),
@@ -290,7 +324,12 @@ mod tests {
     #[tokio::test]
     async fn the_cache_holds_no_more_than_its_byte_budget() {
         let budget = 16 * 1024;
-        let cache = FavoritesCache::new(Duration::from_secs(60), Duration::ZERO, budget);
+        let cache = FavoritesCache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            budget,
+            Arc::default(),
+        );
         for page_number in 0..100 {
             let key = cache.key("demo", page_number, FavoritesSort::Newest);
             cache

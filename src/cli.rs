@@ -36,7 +36,11 @@ pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> 
     if config.client_secret.is_none() {
         return Err(ConfigError::ClientSecretRequired.into());
     }
-    let client = ImgurClient::new(&config, TokenStore::new(args.token_file()?))?;
+    let client = ImgurClient::new(
+        &config,
+        TokenStore::new(args.token_file()?),
+        Default::default(),
+    )?;
     let grant = match (login.refresh_token, login.pin) {
         (Some(token), _) => Grant::RefreshToken(token),
         (None, Some(pin)) => Grant::Pin(pin),
@@ -152,7 +156,11 @@ pub async fn import(args: &ServerArgs, import: ImportArgs) -> Result<(), CliErro
         Some(found.client_secret),
         None,
     )?;
-    let client = ImgurClient::new(&config, TokenStore::new(args.token_file()?))?;
+    let client = ImgurClient::new(
+        &config,
+        TokenStore::new(args.token_file()?),
+        Default::default(),
+    )?;
     authorize_and_report(&client, Grant::RefreshToken(found.refresh_token)).await?;
     println!(
         "Run pixgate with IMGUR_CLIENT_ID={} and IMGUR_CLIENT_SECRET set to the client secret in {} (the token only works with that app).",

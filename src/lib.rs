@@ -16,6 +16,7 @@
 //! | [`gateway`] | the operations the API offers |
 //! | [`cache`] | the favorites cache |
 //! | [`imgur`] | Imgur client, token manager, token file, wire format |
+//! | [`metrics`] | Prometheus metrics |
 //! | [`login`] | pending browser logins (OAuth `state`) |
 //! | [`upload`] | upload spooling and limits |
 //! | [`model`] | validated input types |
@@ -31,6 +32,7 @@ pub mod fake_imgur;
 pub mod gateway;
 pub mod imgur;
 pub mod login;
+pub mod metrics;
 pub mod model;
 pub mod secret;
 pub mod startup;

@@ -7,6 +7,7 @@ use crate::cache::FavoritesCache;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::imgur::{ImgurClient, StoreError, TokenStore};
+use crate::metrics::Metrics;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,6 +15,7 @@ use actix_web::middleware::{from_fn, Condition};
 use actix_web::HttpMessage;
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use std::net::TcpListener;
+use std::sync::Arc;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 use utoipa_actix_web::AppExt;
@@ -44,12 +46,19 @@ pub struct Application {
 impl Application {
     /// Opens the token store, binds the listener and builds the server.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let imgur = ImgurClient::new(&config.imgur, TokenStore::new(&config.token_file))?;
+        let metrics = Arc::new(Metrics::new());
+        let imgur = ImgurClient::new(
+            &config.imgur,
+            TokenStore::new(&config.token_file),
+            Arc::clone(&metrics),
+        )?;
         let favorites = FavoritesCache::new(
             config.favorites_ttl,
             config.favorites_stale_grace,
             config.cache_max_bytes,
+            Arc::clone(&metrics),
         );
+        let metrics = web::Data::from(metrics);
         let gateway = web::Data::new(Gateway::new(imgur, favorites));
         let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));
         let openapi = api::openapi();
@@ -66,6 +75,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(middleware::head_as_get))
+                .wrap(from_fn(middleware::record_metrics))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
                     middleware::cors(&cors_origins),
@@ -75,6 +85,7 @@ impl Application {
                 .app_data(gateway.clone())
                 .app_data(routes.clone())
                 .app_data(client_timeout.clone())
+                .app_data(metrics.clone())
                 .app_data(api_key.clone())
                 .configure(api::extractor_config)
                 .into_utoipa_app()

@@ -3,6 +3,7 @@
 use super::{Problem, ProblemKind};
 use crate::gateway::Gateway;
 use crate::imgur::Mode;
+use crate::metrics::Metrics;
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,6 +37,23 @@ pub struct Readiness {
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Metrics
+///
+/// Prometheus text format: requests by route and status with latency
+/// histograms, calls to Imgur by endpoint and status with latency, token
+/// refreshes, favorites cache events, and Imgur's remaining rate limits.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "metrics",
+    responses((status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4", body = String))
+)]
+#[get("/metrics")]
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
 }
 
 /// Readiness

@@ -1,13 +1,15 @@
 //! Middleware around every route: request ids, HEAD, CORS.
 
+use crate::metrics::Metrics;
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
+use actix_web::{web, HttpMessage};
 use rand::RngCore;
+use std::time::Instant;
 
 /// The header carrying a request's id, both ways.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -49,6 +51,30 @@ pub async fn request_id(
     let mut response = next.call(req).await?;
     if let Some(value) = value {
         response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Counts and times every answered request by route pattern (not by
+/// path, which would make one series per image id).
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        metrics.http_request(
+            &route,
+            method.as_str(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
     }
     Ok(response)
 }

@@ -36,6 +36,7 @@ pub const JSON_LIMIT_BYTES: usize = 256 * 1024;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(health::metrics)
         .service(auth::start_login)
         .service(auth::login_callback)
         .service(auth::finish_token_login)
@@ -169,7 +170,7 @@ impl RouteTable {
         (name = "favorites", description = "The account's favorites (cached) and favoriting images"),
         (name = "account", description = "The authorized account and Imgur's rate limits"),
         (name = "auth", description = "Authorizing an Imgur account: browser login, PIN, an existing refresh token"),
-        (name = "health", description = "Liveness and readiness")
+        (name = "health", description = "Liveness, readiness and metrics")
     ),
     components(schemas(Problem))
 )]

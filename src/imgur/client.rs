@@ -8,13 +8,15 @@ use super::token_store::{StoreError, TokenStore};
 use super::tokens::{AccessToken, Mode, TokenManager};
 use super::wire;
 use crate::config::ImgurConfig;
+use crate::metrics::Metrics;
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::{SpoolReader, Upload, UploadSource};
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, RequestBuilder};
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The largest answer read from Imgur; anything longer is a 502, not a
 /// memory spike.
@@ -47,11 +49,16 @@ pub struct ImgurClient {
     client_id: String,
     tokens: TokenManager,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl ImgurClient {
     /// Builds the pooled HTTP client and opens the token store.
-    pub fn new(config: &ImgurConfig, store: TokenStore) -> Result<Self, StoreError> {
+    pub fn new(
+        config: &ImgurConfig,
+        store: TokenStore,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("pixgate/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout.min(config.timeout))
@@ -62,9 +69,10 @@ impl ImgurClient {
                 path: store.path().to_owned(),
                 source: std::io::Error::other(e),
             })?;
-        let tokens = TokenManager::open(config, store, http.clone())?;
+        let tokens = TokenManager::open(config, store, http.clone(), Arc::clone(&metrics))?;
         Ok(Self {
             http,
+            metrics,
             api: format!("{}/3", config.api_url),
             client_id: config.client_id.clone(),
             tokens,
@@ -95,8 +103,10 @@ impl ImgurClient {
     /// `GET /3/account/me`.
     pub async fn account(&self) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/account/me", self.api);
-        self.send(Auth::User, self.timeout, || self.plain(Method::GET, &url))
-            .await
+        self.send("account", Auth::User, self.timeout, || {
+            self.plain(Method::GET, &url)
+        })
+        .await
     }
 
     /// `GET /3/account/{username}/favorites/{page}/{sort}`.
@@ -111,15 +121,19 @@ impl ImgurClient {
             self.api,
             sort.as_str()
         );
-        self.send(Auth::User, self.timeout, || self.plain(Method::GET, &url))
-            .await
+        self.send("favorites", Auth::User, self.timeout, || {
+            self.plain(Method::GET, &url)
+        })
+        .await
     }
 
     /// `GET /3/image/{id}`.
     pub async fn image(&self, id: &ImageId) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/image/{id}", self.api);
-        self.send(Auth::Either, self.timeout, || self.plain(Method::GET, &url))
-            .await
+        self.send("image", Auth::Either, self.timeout, || {
+            self.plain(Method::GET, &url)
+        })
+        .await
     }
 
     /// `POST /3/image` with one of `image` (file, base64 or URL) or `video`.
@@ -127,7 +141,7 @@ impl ImgurClient {
     pub async fn upload(&self, upload: &Upload) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/image", self.api);
         let timeout = self.timeout + Duration::from_secs(upload.size() / UPLOAD_BYTES_PER_SECOND);
-        self.send(Auth::Either, timeout, || async {
+        self.send("upload", Auth::Either, timeout, || async {
             Ok(self.http.post(&url).multipart(upload_form(upload).await?))
         })
         .await
@@ -148,7 +162,7 @@ impl ImgurClient {
             fields.push(("description", description));
         }
         let reply = self
-            .send(Auth::Either, self.timeout, || async {
+            .send("update_image", Auth::Either, self.timeout, || async {
                 Ok(self.http.post(&url).form(&fields))
             })
             .await?;
@@ -162,7 +176,7 @@ impl ImgurClient {
     pub async fn delete_image(&self, id: &ImageId) -> Result<Reply<()>, Error> {
         let url = format!("{}/image/{id}", self.api);
         let reply = self
-            .send(Auth::Either, self.timeout, || {
+            .send("delete_image", Auth::Either, self.timeout, || {
                 self.plain(Method::DELETE, &url)
             })
             .await?;
@@ -176,7 +190,9 @@ impl ImgurClient {
     pub async fn toggle_favorite(&self, id: &ImageId) -> Result<Reply<bool>, Error> {
         let url = format!("{}/image/{id}/favorite", self.api);
         let reply = self
-            .send(Auth::User, self.timeout, || self.plain(Method::POST, &url))
+            .send("favorite", Auth::User, self.timeout, || {
+                self.plain(Method::POST, &url)
+            })
             .await?;
         let favorited = wire::favorite_toggle_state(&reply.data).ok_or_else(|| Error {
             kind: ErrorKind::InvalidResponse {
@@ -195,8 +211,10 @@ impl ImgurClient {
     /// `GET /3/credits`.
     pub async fn credits(&self) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/credits", self.api);
-        self.send(Auth::Either, self.timeout, || self.plain(Method::GET, &url))
-            .await
+        self.send("credits", Auth::Either, self.timeout, || {
+            self.plain(Method::GET, &url)
+        })
+        .await
     }
 
     async fn plain(&self, method: Method, url: &str) -> Result<RequestBuilder, Error> {
@@ -208,6 +226,7 @@ impl ImgurClient {
     /// refreshes once and replays once with a freshly built request.
     async fn send<F, Fut>(
         &self,
+        endpoint: &'static str,
         auth: Auth,
         timeout: Duration,
         build: F,
@@ -226,13 +245,16 @@ impl ImgurClient {
                     format!("Client-ID {}", self.client_id),
                 ),
             };
-            let response = request
-                .timeout(timeout)
-                .send()
-                .await
-                .map_err(|e| transport_error(&e))?;
+            let started = Instant::now();
+            let response = request.timeout(timeout).send().await.map_err(|e| {
+                let error = transport_error(&e);
+                self.metrics
+                    .upstream_call(endpoint, error_label(&error), started.elapsed());
+                error
+            })?;
             let status = response.status().as_u16();
             let rate_limits = RateLimits::from_headers(response.headers());
+            self.record_rate_limits(&rate_limits);
             let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
             let retry_after = response
                 .headers()
@@ -242,7 +264,14 @@ impl ImgurClient {
             let body = read_limited(response).await.map_err(|mut e| {
                 e.upstream_status = Some(status);
                 e
-            })?;
+            });
+            let outcome = match &body {
+                Ok(_) => status.to_string(),
+                Err(e) => error_label(e).to_owned(),
+            };
+            self.metrics
+                .upstream_call(endpoint, &outcome, started.elapsed());
+            let body = body?;
 
             if (200..300).contains(&status) {
                 return match wire::unwrap_data(&body) {
@@ -279,6 +308,29 @@ impl ImgurClient {
                 upstream_status: Some(status),
                 rate_limits,
             });
+        }
+    }
+
+    /// Keeps the rate-limit gauges current (and warns when one runs low).
+    fn record_rate_limits(&self, rate_limits: &RateLimits) {
+        let limits = [
+            ("user", "x-ratelimit-userremaining", "x-ratelimit-userlimit"),
+            (
+                "client",
+                "x-ratelimit-clientremaining",
+                "x-ratelimit-clientlimit",
+            ),
+            (
+                "post",
+                "x-post-rate-limit-remaining",
+                "x-post-rate-limit-limit",
+            ),
+        ];
+        for (which, remaining, limit) in limits {
+            if let Some(remaining) = rate_limits.number(remaining) {
+                self.metrics
+                    .rate_limit(which, remaining, rate_limits.number(limit));
+            }
         }
     }
 
@@ -368,6 +420,15 @@ pub(super) async fn read_limited(mut response: reqwest::Response) -> Result<Byte
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The metrics label of a call that got no readable answer.
+pub(super) fn error_label(error: &Error) -> &'static str {
+    match error.kind {
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::InvalidResponse { .. } => "invalid_body",
+        _ => "unreachable",
+    }
 }
 
 /// Sorts a reqwest failure into timeout or unreachable. reqwest's messages

@@ -25,6 +25,11 @@ impl RateLimits {
         )
     }
 
+    /// A header's value as a number.
+    pub fn number(&self, name: &str) -> Option<i64> {
+        self.get(name)?.trim().parse().ok()
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

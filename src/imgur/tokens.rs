@@ -21,6 +21,7 @@ use super::error::{Error, ErrorKind, RateLimits};
 use super::token_store::{fingerprint, FileStamp, StoreError, StoreLock, StoredTokens, TokenStore};
 use super::wire;
 use crate::config::ImgurConfig;
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -150,6 +151,7 @@ struct Inner {
     /// Fingerprint of `IMGUR_REFRESH_TOKEN`, recorded in every file written,
     /// so a restart with the same environment keeps a newer login.
     seed_fingerprint: Option<String>,
+    metrics: Arc<Metrics>,
     state: Mutex<State>,
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -179,6 +181,7 @@ impl TokenManager {
         config: &ImgurConfig,
         store: TokenStore,
         http: reqwest::Client,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
         let seed_fingerprint = config.refresh_token.as_ref().map(fingerprint);
         let stored = store.load()?;
@@ -210,6 +213,7 @@ impl TokenManager {
                 timeout: config.timeout,
                 store,
                 seed_fingerprint,
+                metrics,
                 state: Mutex::new(State {
                     tokens,
                     stamp,
@@ -463,11 +467,16 @@ impl Inner {
                 .request_token(&Grant::RefreshToken(refresh_token.clone()))
                 .await
             {
-                Ok(response) => return Ok(self.adopt(response, refresh_token).await),
+                Ok(response) => {
+                    self.metrics.token_refresh("ok");
+                    return Ok(self.adopt(response, refresh_token).await);
+                }
                 Err(TokenRequestError::Rejected) => {
+                    self.metrics.token_refresh("rejected");
                     tracing::warn!("Imgur rejected a refresh token");
                 }
                 Err(TokenRequestError::Failed(e)) => {
+                    self.metrics.token_refresh("failed");
                     tracing::warn!(error = %e, "token refresh failed");
                     return Err(e);
                 }
@@ -504,6 +513,11 @@ impl Inner {
             grant_type,
             value,
         ];
+        let started = Instant::now();
+        let record = |outcome: &str| {
+            self.metrics
+                .upstream_call("token", outcome, started.elapsed())
+        };
         let response = self
             .http
             .post(&self.token_url)
@@ -511,12 +525,18 @@ impl Inner {
             .form(&form)
             .send()
             .await
-            .map_err(|e| TokenRequestError::Failed(super::client::transport_error(&e)))?;
+            .map_err(|e| {
+                let error = super::client::transport_error(&e);
+                record(super::client::error_label(&error));
+                TokenRequestError::Failed(error)
+            })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = super::client::read_limited(response)
-            .await
-            .map_err(TokenRequestError::Failed)?;
+        let body = super::client::read_limited(response).await.map_err(|e| {
+            record(super::client::error_label(&e));
+            TokenRequestError::Failed(e)
+        })?;
+        record(&status.to_string());
         if (200..300).contains(&status) {
             return wire::parse_token_response(&body).ok_or_else(|| {
                 TokenRequestError::Failed(Error {

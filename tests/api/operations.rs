@@ -180,3 +180,39 @@ async fn a_client_that_stalls_its_upload_gets_408_and_the_next_request_works() {
     assert_eq!(app.api_calls(), 0, "nothing was forwarded");
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_upstream_calls_refreshes_cache_events_and_rate_limits() {
+    let app = spawn_app().await;
+    let image = app.fake.favorite_ids()[0].clone();
+    app.get("/v1/favorites").await;
+    app.get("/v1/favorites").await;
+    app.get(&format!("/v1/images/{image}")).await;
+    app.get("/v1/images/doesNotExist").await;
+
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/plain"));
+    let text = metrics.text().await.expect("text");
+
+    let expected = [
+        r#"pixgate_http_requests_total{method="GET",route="/v1/favorites",status="200"} 2"#,
+        r#"pixgate_http_requests_total{method="GET",route="/v1/images/{id}",status="404"} 1"#,
+        r#"pixgate_upstream_requests_total{endpoint="favorites",status="200"} 1"#,
+        r#"pixgate_upstream_requests_total{endpoint="image",status="404"} 1"#,
+        r#"pixgate_upstream_requests_total{endpoint="token",status="200"} 1"#,
+        r#"pixgate_token_refreshes_total{outcome="ok"} 1"#,
+        r#"pixgate_favorites_cache_events_total{event="hit"} 1"#,
+        r#"pixgate_favorites_cache_events_total{event="miss"} 1"#,
+        r#"pixgate_http_request_duration_seconds_bucket{method="GET",route="/v1/favorites",le="0.001"}"#,
+        r#"pixgate_upstream_request_duration_seconds_count{endpoint="image"} 2"#,
+        r#"pixgate_imgur_rate_limit_remaining{limit="user"}"#,
+        r#"pixgate_imgur_rate_limit_remaining{limit="client"}"#,
+    ];
+    for line in expected {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
+}

@@ -1,0 +1,172 @@
+//! Prometheus metrics, served at `/metrics`: requests by route and status,
+//! upstream calls by endpoint and status, token refreshes, cache events and
+//! Imgur's remaining rate limits. Each application has its own registry
+//! (no global state), shared by its workers.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Latency buckets (seconds): from a cache hit to a slow upload.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Warn when less than this share of an Imgur rate limit remains.
+const LOW_RATE_LIMIT: f64 = 0.10;
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    upstream_requests: IntCounterVec,
+    upstream_duration: HistogramVec,
+    token_refreshes: IntCounterVec,
+    cache_events: IntCounterVec,
+    rate_limit_remaining: IntGaugeVec,
+    low_rate_limit_warned: AtomicBool,
+}
+
+/// What the favorites cache did.
+#[derive(Clone, Copy, Debug)]
+pub enum CacheEvent {
+    Hit,
+    Miss,
+    Stale,
+    Eviction,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("pixgate".into()), None).unwrap_or_default();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let vec = IntCounterVec::new(Opts::new(name, help), labels)
+                .expect("static metric definitions are valid");
+            let _ = registry.register(Box::new(vec.clone()));
+            vec
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(BUCKETS.to_vec());
+            let vec = HistogramVec::new(opts, labels).expect("static metric definitions are valid");
+            let _ = registry.register(Box::new(vec.clone()));
+            vec
+        };
+        let gauge = IntGaugeVec::new(
+            Opts::new(
+                "imgur_rate_limit_remaining",
+                "Imgur's remaining rate limit, as last seen (limit: user, client, post)",
+            ),
+            &["limit"],
+        )
+        .expect("static metric definitions are valid");
+        let _ = registry.register(Box::new(gauge.clone()));
+        Self {
+            http_requests: counter(
+                "http_requests_total",
+                "Requests answered, by route, method and status",
+                &["route", "method", "status"],
+            ),
+            http_duration: histogram(
+                "http_request_duration_seconds",
+                "Time to answer a request, by route and method",
+                &["route", "method"],
+            ),
+            upstream_requests: counter(
+                "upstream_requests_total",
+                "Calls to Imgur, by endpoint and status (or error)",
+                &["endpoint", "status"],
+            ),
+            upstream_duration: histogram(
+                "upstream_request_duration_seconds",
+                "Time of a call to Imgur, by endpoint",
+                &["endpoint"],
+            ),
+            token_refreshes: counter(
+                "token_refreshes_total",
+                "Access-token refreshes, by outcome (ok, rejected, failed)",
+                &["outcome"],
+            ),
+            cache_events: counter(
+                "favorites_cache_events_total",
+                "Favorites cache hits, misses, stale answers and evictions",
+                &["event"],
+            ),
+            rate_limit_remaining: gauge,
+            registry,
+            low_rate_limit_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// One answered request.
+    pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route, method])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One call to Imgur; `status` is the HTTP status or a failure kind.
+    pub fn upstream_call(&self, endpoint: &str, status: &str, elapsed: Duration) {
+        self.upstream_requests
+            .with_label_values(&[endpoint, status])
+            .inc();
+        self.upstream_duration
+            .with_label_values(&[endpoint])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One token refresh: `ok`, `rejected` or `failed`.
+    pub fn token_refresh(&self, outcome: &str) {
+        self.token_refreshes.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn cache(&self, event: CacheEvent) {
+        let label = match event {
+            CacheEvent::Hit => "hit",
+            CacheEvent::Miss => "miss",
+            CacheEvent::Stale => "stale",
+            CacheEvent::Eviction => "eviction",
+        };
+        self.cache_events.with_label_values(&[label]).inc();
+    }
+
+    /// Imgur's remaining rate limit (`user`, `client` or `post`) out of
+    /// `limit`; warns once when it drops under 10 %.
+    pub fn rate_limit(&self, which: &str, remaining: i64, limit: Option<i64>) {
+        self.rate_limit_remaining
+            .with_label_values(&[which])
+            .set(remaining);
+        let Some(limit) = limit.filter(|l| *l > 0) else {
+            return;
+        };
+        let low = (remaining as f64) < (limit as f64) * LOW_RATE_LIMIT;
+        if low && !self.low_rate_limit_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                limit = which,
+                remaining,
+                of = limit,
+                "Imgur's remaining rate limit is under 10 %"
+            );
+        } else if !low && which == "user" {
+            self.low_rate_limit_warned.store(false, Ordering::Relaxed);
+        }
+    }
+}

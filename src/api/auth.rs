@@ -41,7 +41,9 @@ pub struct CallbackQuery {
 #[derive(Deserialize, ToSchema)]
 pub struct TokenFlowBody {
     /// The state sent with the login.
+    #[schema(min_length = 1, max_length = 2048)]
     state: String,
+    #[schema(min_length = 1, max_length = 2048)]
     refresh_token: String,
 }
 
@@ -49,7 +51,7 @@ pub struct TokenFlowBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinBody {
-    #[schema(example = "1a2b3c4d5e")]
+    #[schema(example = "1a2b3c4d5e", min_length = 1, max_length = 2048)]
     pin: String,
 }
 
@@ -57,6 +59,7 @@ pub struct PinBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshTokenBody {
+    #[schema(min_length = 1, max_length = 2048)]
     refresh_token: String,
 }
 

@@ -11,12 +11,15 @@ use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// The last page number accepted (far past any real account's favorites).
+const MAX_PAGE: u32 = 100_000;
+
 /// Which favorites page.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FavoritesQuery {
     /// Page number, from 0.
-    #[param(minimum = 0, example = 0)]
+    #[param(minimum = 0, maximum = 100000, example = 0)]
     page: Option<u32>,
     /// `newest` (default) or `oldest` first.
     #[param(inline)]
@@ -58,6 +61,11 @@ pub async fn list_favorites(
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
     let page = query.page.unwrap_or(0);
+    if page > MAX_PAGE {
+        return Err(Problem::invalid(format!(
+            "\"page\" must be at most {MAX_PAGE}"
+        )));
+    }
     let sort = query.sort.unwrap_or_default();
     let result = gateway.favorites(page, sort, wants_no_cache(&req)).await?;
     let cached = &result.page;

@@ -44,14 +44,45 @@ pub struct UploadJson {
     disable_audio: Option<bool>,
 }
 
-/// A title and/or description change.
-#[derive(Deserialize, ToSchema)]
+/// A title and/or description change: at least one of them.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"title": "A better title"}))]
 pub struct ImageUpdateBody {
+    #[serde(default, deserialize_with = "present_string")]
     title: Option<String>,
+    #[serde(default, deserialize_with = "present_string")]
     description: Option<String>,
 }
+
+/// A field that may be left out but, when sent, must be a string (not null).
+fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+// Written by hand: utoipa 5.5's `min_properties` attribute emits
+// `maxProperties`, which would forbid sending both fields.
+impl utoipa::PartialSchema for ImageUpdateBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let text = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(ImageUpdate::MAX_FIELD_LEN))
+        };
+        ObjectBuilder::new()
+            .description(Some(
+                "A title and/or description change: at least one of them.",
+            ))
+            .property("title", text())
+            .property("description", text())
+            .min_properties(Some(1))
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .examples([serde_json::json!({"title": "A better title"})])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ImageUpdateBody {}
 
 /// Upload an image or video
 ///

@@ -183,13 +183,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    document_v1_conventions(&mut doc);
+    document_shared_responses(&mut doc);
     doc
 }
 
-/// Adds what every `/v1` operation shares: the bearer API key, and the
-/// problems any of them can answer (wrong key, and Imgur's failures).
-fn document_v1_conventions(doc: &mut utoipa::openapi::OpenApi) {
+/// Adds what operations share: on `/v1`, the bearer API key and the
+/// problems any of them can answer (wrong key, Imgur's failures); on every
+/// operation with a JSON body, the 413 and 415 its extractor can answer.
+fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "api_key",
@@ -215,10 +216,14 @@ fn document_v1_conventions(doc: &mut utoipa::openapi::OpenApi) {
         ("503", "Imgur is over capacity; see Retry-After"),
         ("504", "Imgur did not answer in time"),
     ];
+    let body_limits = [
+        ("413", "The body is larger than this operation accepts"),
+        (
+            "415",
+            "The body is not of a media type this operation accepts",
+        ),
+    ];
     for (path, item) in doc.paths.paths.iter_mut() {
-        if !path.starts_with("/v1/") {
-            continue;
-        }
         let operations: [&mut Option<Operation>; 5] = [
             &mut item.get,
             &mut item.put,
@@ -227,11 +232,22 @@ fn document_v1_conventions(doc: &mut utoipa::openapi::OpenApi) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
-            operation.security = Some(vec![SecurityRequirement::new(
-                "api_key",
-                Vec::<String>::new(),
-            )]);
-            for (status, description) in shared {
+            let mut documented: Vec<(&str, &str)> = Vec::new();
+            if path.starts_with("/v1/") {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    "api_key",
+                    Vec::<String>::new(),
+                )]);
+                documented.extend(shared);
+            }
+            let takes_json = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| body.content.contains_key("application/json"));
+            if takes_json {
+                documented.extend(body_limits);
+            }
+            for (status, description) in documented {
                 operation
                     .responses
                     .responses

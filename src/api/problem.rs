@@ -24,6 +24,8 @@ pub enum ProblemKind {
     Unauthorized,
     /// 403: no user authorization, or Imgur rejected the refresh token.
     AuthorizationRequired,
+    /// 403: Imgur refused this request (e.g. not the image's owner).
+    Forbidden,
     /// 404: Imgur has no such thing, or no such route.
     NotFound,
     /// 405: a known path with a method it does not take.
@@ -60,13 +62,18 @@ impl ProblemKind {
             ),
             Unauthorized => (
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                "urn:pixgate:problem:unauthorized",
                 "Missing or wrong API key",
             ),
             AuthorizationRequired => (
                 StatusCode::FORBIDDEN,
-                "authorization-required",
+                "urn:pixgate:problem:authorization-required",
                 "Imgur authorization required",
+            ),
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "urn:pixgate:problem:forbidden",
+                "Imgur refused the request",
             ),
             NotFound => (
                 StatusCode::NOT_FOUND,
@@ -75,7 +82,7 @@ impl ProblemKind {
             ),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
+                "urn:pixgate:problem:method-not-allowed",
                 "Method not allowed",
             ),
             RequestTimeout => (
@@ -85,22 +92,22 @@ impl ProblemKind {
             ),
             PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
+                "urn:pixgate:problem:payload-too-large",
                 "Payload too large",
             ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
+                "urn:pixgate:problem:unsupported-media-type",
                 "Unsupported media type",
             ),
             RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
+                "urn:pixgate:problem:rate-limited",
                 "Imgur rate limit reached",
             ),
             UpstreamOverCapacity => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "upstream-over-capacity",
+                "urn:pixgate:problem:upstream-over-capacity",
                 "Imgur is over capacity",
             ),
             NotReady => (
@@ -115,12 +122,12 @@ impl ProblemKind {
             ),
             UpstreamTimeout => (
                 StatusCode::GATEWAY_TIMEOUT,
-                "upstream-timeout",
+                "urn:pixgate:problem:upstream-timeout",
                 "Imgur did not answer in time",
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                "urn:pixgate:problem:internal",
                 "Internal error",
             ),
         }
@@ -235,6 +242,7 @@ impl From<imgur::Error> for Problem {
                 (ProblemKind::AuthorizationRequired, None)
             }
             ErrorKind::NotFound { .. } => (ProblemKind::NotFound, None),
+            ErrorKind::Forbidden { .. } => (ProblemKind::Forbidden, None),
             ErrorKind::Rejected { .. } => (ProblemKind::InvalidInput, None),
             ErrorKind::RateLimited { retry_after, .. } => {
                 (ProblemKind::RateLimited, Some(*retry_after))
@@ -252,7 +260,12 @@ impl From<imgur::Error> for Problem {
             tracing::warn!(error = %error, upstream_status = ?error.upstream_status, "upstream call failed");
         }
         let detail = match (&error.kind, error.upstream_status) {
-            (ErrorKind::NotFound { message } | ErrorKind::Rejected { message }, _) => {
+            (
+                ErrorKind::NotFound { message }
+                | ErrorKind::Rejected { message }
+                | ErrorKind::Forbidden { message },
+                _,
+            ) => {
                 format!("Imgur: {message}")
             }
             (ErrorKind::Upstream { message }, Some(status)) => {

@@ -107,6 +107,10 @@ pub enum ErrorKind {
     /// Imgur 404.
     #[error("{message}")]
     NotFound { message: String },
+    /// Imgur refused this caller (a 403 that is neither the invalid-token
+    /// answer nor over capacity: not the owner, out of credits).
+    #[error("{message}")]
+    Forbidden { message: String },
     /// Imgur refused the request as invalid (400), e.g. an unusable upload.
     #[error("{message}")]
     Rejected { message: String },

@@ -167,6 +167,7 @@ pub fn classify_error(
             retry_after: wait(),
         },
         400 if message.is_some() => ErrorKind::Rejected { message: detail },
+        403 if message.is_some() => ErrorKind::Forbidden { message: detail },
         _ if message.is_none() => ErrorKind::InvalidResponse { detail },
         _ => ErrorKind::Upstream { message: detail },
     }
@@ -298,7 +299,7 @@ mod tests {
             r#"{"data":{"error":"You have run out of credits"},"success":false,"status":403}"#;
         assert!(matches!(
             kind(403, "application/json", credits),
-            ErrorKind::Upstream { .. }
+            ErrorKind::Forbidden { .. }
         ));
     }
 

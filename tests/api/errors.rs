@@ -672,3 +672,32 @@ async fn head_answers_like_get_without_a_body() {
     assert!(response.headers().contains_key("etag"));
     assert!(response.bytes().await.expect("body").is_empty());
 }
+
+#[tokio::test]
+async fn deleting_someone_elses_image_is_403_forbidden_with_imgurs_message() {
+    let app = spawn_app().await;
+    let not_ours = app.fake.favorite_ids()[0].clone();
+
+    let response = app
+        .http
+        .delete(app.url(&format!("/v1/images/{not_ours}")))
+        .send()
+        .await
+        .expect("sent");
+
+    let problem = assert_problem(response, 403, "forbidden").await;
+    assert_eq!(problem["upstream_status"], 403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not the owner"),
+        "{problem}"
+    );
+    assert!(app.fake.image(&not_ours).is_some(), "nothing was deleted");
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        1,
+        "a permission refusal does not refresh"
+    );
+}

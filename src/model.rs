@@ -144,4 +144,17 @@ mod tests {
         assert!(ImageUpdate::new(Some("t".into()), None).is_ok());
         assert!(ImageUpdate::new(None, Some("x".repeat(ImageUpdate::MAX_FIELD_LEN + 1))).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn an_id_is_accepted_exactly_when_it_is_1_to_32_letters_and_digits(raw in ".{0,40}") {
+            let expected = (1..=32).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric());
+            proptest::prop_assert_eq!(ImageId::parse(&raw).is_ok(), expected);
+        }
+
+        #[test]
+        fn valid_ids_round_trip(raw in "[A-Za-z0-9]{1,32}") {
+            proptest::prop_assert_eq!(ImageId::parse(&raw).map(|id| id.to_string()).ok(), Some(raw));
+        }
+    }
 }

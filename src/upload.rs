@@ -329,4 +329,19 @@ mod tests {
         assert!(validate_url("file:///etc/passwd").is_err());
         assert!(validate_url("not a url").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn base64_of_any_bytes_is_accepted_with_its_size(bytes in proptest::collection::vec(proptest::num::u8::ANY, 1..2048)) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let accepted = validate_base64(&encoded).is_ok();
+            proptest::prop_assert!(accepted);
+        }
+
+        #[test]
+        fn no_text_makes_the_upload_validators_panic(text in "\\PC{0,200}") {
+            let _ = validate_base64(&text);
+            let _ = validate_url(&text);
+        }
+    }
 }

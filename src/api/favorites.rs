@@ -190,3 +190,24 @@ fn favorite_state(id: &ImageId, reply: Reply<bool>) -> HttpResponse {
         favorited: reply.data,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_parses_or_is_refused_without_panicking(query in "\\PC{0,80}") {
+            let _ = web::Query::<FavoritesQuery>::from_query(&query);
+        }
+
+        #[test]
+        fn page_and_sort_parse_from_their_text(page in 0u32..=MAX_PAGE, oldest in proptest::bool::ANY) {
+            let sort = if oldest { "oldest" } else { "newest" };
+            let parsed = web::Query::<FavoritesQuery>::from_query(&format!("page={page}&sort={sort}"))
+                .expect("valid");
+            proptest::prop_assert_eq!(parsed.page, Some(page));
+            proptest::prop_assert_eq!(parsed.sort.map(FavoritesSort::as_str), Some(sort));
+        }
+    }
+}

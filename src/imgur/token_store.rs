@@ -309,4 +309,41 @@ mod tests {
             b"{\"refresh_token\": \"sekrit-value\", oops"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_token_file_content_loads_or_is_reported_never_panics(
+            content in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("tokens.json");
+            std::fs::write(&path, &content).expect("written");
+            match TokenStore::new(&path).load() {
+                Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+                Err(other) => proptest::prop_assert!(false, "unexpected {other}"),
+            }
+            proptest::prop_assert_eq!(std::fs::read(&path).expect("untouched"), content);
+        }
+
+        #[test]
+        fn any_tokens_survive_a_save_and_load(
+            refresh in "\\PC{1,64}",
+            access in proptest::option::of("\\PC{1,64}"),
+            username in proptest::option::of("\\PC{0,32}"),
+            id in proptest::option::of(proptest::num::u64::ANY),
+        ) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = TokenStore::new(dir.path().join("tokens.json"));
+            let tokens = StoredTokens {
+                refresh_token: Some(Secret::new(refresh)),
+                access_token: access.map(Secret::new),
+                access_token_expires_at: Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000)),
+                account_username: username,
+                account_id: id,
+                ..StoredTokens::default()
+            };
+            store.save(&tokens).expect("saved");
+            proptest::prop_assert_eq!(store.load().expect("loads"), Some(tokens));
+        }
+    }
 }

@@ -350,4 +350,35 @@ mod tests {
         let wrapped = br#"{"data":{"access_token":"a","token_type":"bearer","scope":null}}"#;
         assert!(parse_token_response(wrapped).is_some());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_upstream_body_makes_the_parsers_panic(
+            status in 100u16..600,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            content_type in "(application/json|text/html|)",
+        ) {
+            let _ = classify_error(status, &content_type, &body, None, &RateLimits::default());
+            let _ = unwrap_data(&body);
+            let _ = parse_token_response(&body);
+            let _ = image_id(&body);
+            let _ = favorite_toggle_state(&body);
+        }
+
+        #[test]
+        fn no_header_value_makes_the_rate_limit_parsers_panic(value in ".{0,40}") {
+            let _ = parse_retry_after(&value);
+            let _ = reset_seconds(&value);
+        }
+
+        #[test]
+        fn any_error_message_in_any_shape_reaches_the_detail(message in "[a-zA-Z0-9 .,]{1,60}") {
+            let string = serde_json::json!({"data": {"error": message}, "success": false, "status": 400});
+            let object = serde_json::json!({"data": {"error": {"message": message}}, "success": false, "status": 400});
+            let errors = serde_json::json!({"errors": [{"detail": message}]});
+            for body in [string, object, errors] {
+                proptest::prop_assert_eq!(error_message(body.to_string().as_bytes()), Some(message.clone()));
+            }
+        }
+    }
 }

@@ -14,4 +14,5 @@ mod images;
 mod input;
 mod operations;
 mod secrets;
+mod soak;
 mod tokens;

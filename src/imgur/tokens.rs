@@ -152,6 +152,8 @@ struct Inner {
     /// so a restart with the same environment keeps a newer login.
     seed_fingerprint: Option<String>,
     metrics: Arc<Metrics>,
+    /// Whether a task is retrying a failed write.
+    retrying_save: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -165,6 +167,8 @@ struct State {
     rejected: Option<Rejection>,
     /// The token file version these tokens match.
     stamp: Option<FileStamp>,
+    /// The tokens could not be written; a background task keeps trying.
+    unsaved: bool,
 }
 
 struct Rejection {
@@ -214,6 +218,7 @@ impl TokenManager {
                 store,
                 seed_fingerprint,
                 metrics,
+                retrying_save: Default::default(),
                 state: Mutex::new(State {
                     tokens,
                     stamp,
@@ -344,7 +349,11 @@ impl TokenManager {
                     return Ok(token);
                 }
             }
-            inner.refresh_locked().await
+            let refreshed = inner.refresh_locked().await;
+            if inner.lock().unsaved {
+                Inner::keep_saving(&inner);
+            }
+            refreshed
         })
         .await
     }
@@ -587,15 +596,18 @@ impl Inner {
             next.refresh_token = Some(used);
         }
         let token = apply_access_token(&mut next, response, lifetime);
-        if let Err(e) = self.save(&next).await {
-            tracing::error!(error = %e, "could not store the refreshed tokens; keeping them in memory");
+        let saved = self.save(&next).await;
+        if saved.is_err() {
+            tracing::error!(
+                "could not store the refreshed tokens; keeping them in memory and retrying"
+            );
         }
         tracing::info!(
             account = next.account_username.as_deref().unwrap_or("?"),
             expires_in_secs = lifetime.as_secs(),
             "refreshed the Imgur access token"
         );
-        self.set_current(next, &token, lifetime);
+        self.set_current(next, &token, lifetime, saved.is_err());
         token
     }
 
@@ -625,8 +637,44 @@ impl Inner {
         }
         let token = apply_access_token(&mut next, response, lifetime);
         self.save(&next).await?;
-        self.set_current(next, &token, lifetime);
+        self.set_current(next, &token, lifetime, false);
         Ok(())
+    }
+
+    /// Retries writing tokens that could not be stored (the old file is
+    /// intact meanwhile: writes are atomic), with a growing pause, until a
+    /// write succeeds or newer tokens were stored.
+    fn keep_saving(inner: &Arc<Inner>) {
+        use std::sync::atomic::Ordering;
+        if inner.retrying_save.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::clone(inner);
+        tokio::spawn(async move {
+            let mut pause = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(pause).await;
+                let tokens = {
+                    let state = inner.lock();
+                    if !state.unsaved {
+                        break;
+                    }
+                    state.tokens.clone()
+                };
+                if inner.save(&tokens).await.is_ok() {
+                    let stamp = inner.store.stamp();
+                    let mut state = inner.state.lock().unwrap_or_else(|p| p.into_inner());
+                    if state.tokens == tokens {
+                        state.unsaved = false;
+                        state.stamp = stamp;
+                    }
+                    tracing::info!("stored the refreshed tokens after an earlier failure");
+                    break;
+                }
+                pause = (pause * 2).min(Duration::from_secs(60));
+            }
+            inner.retrying_save.store(false, Ordering::Release);
+        });
     }
 
     async fn save(&self, tokens: &StoredTokens) -> Result<(), Error> {
@@ -635,7 +683,13 @@ impl Inner {
         blocking(move || store.save(&tokens)).await
     }
 
-    fn set_current(&self, tokens: StoredTokens, token: &AccessToken, lifetime: Duration) {
+    fn set_current(
+        &self,
+        tokens: StoredTokens,
+        token: &AccessToken,
+        lifetime: Duration,
+        unsaved: bool,
+    ) {
         let stamp = self.store.stamp();
         let mut state = self
             .state
@@ -648,6 +702,7 @@ impl Inner {
                 .checked_sub(EXPIRY_MARGIN.min(lifetime / 2)),
             rejected: None,
             stamp,
+            unsaved,
         };
     }
 }

@@ -332,3 +332,60 @@ async fn hostile_requests_are_refused_without_reaching_imgur() {
     assert_eq!(app.api_calls(), 0);
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+/// Makes a directory immutable (even for root) until dropped.
+struct Frozen(std::path::PathBuf);
+
+impl Frozen {
+    fn new(dir: &std::path::Path) -> Option<Self> {
+        let frozen = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status();
+        frozen.ok()?.success().then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_failed_token_write_keeps_the_new_token_in_memory_and_is_retried() {
+    let app = spawn_app_with(Options::default()).await;
+    let image = app.fake.favorite_ids()[0].clone();
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let before = std::fs::read(&app.token_file).expect("token file");
+    let Some(frozen) = Frozen::new(app.token_file.parent().expect("a directory")) else {
+        eprintln!("skipped: chattr +i is not available on this filesystem");
+        return;
+    };
+
+    // The next call refreshes; Imgur rotates the refresh token; the write fails.
+    app.fake.expire_access_tokens();
+    let during = app.get(&format!("/v1/images/{image}")).await;
+
+    assert_eq!(during.status(), 200, "the new token is used from memory");
+    assert_eq!(
+        std::fs::read(&app.token_file).expect("token file"),
+        before,
+        "the old file is intact"
+    );
+    drop(frozen);
+    // The retry stores the rotated token once the directory is writable again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let current = app.fake.current_refresh_token();
+    while app.token_file_json()["refresh_token"] != current.as_str() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated token was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await; // polling for the retry's effect
+    }
+    assert_eq!(app.get(&format!("/v1/images/{image}")).await.status(), 200);
+}

@@ -13,8 +13,7 @@ use actix_web::{get, web, HttpResponse};
     tag = "account",
     operation_id = "getAccount",
     responses(
-        (status = 200, description = "The account", body = Account),
-        (status = 403, description = "No user authorization, or it was revoked", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "The account", body = Account)
     )
 )]
 #[get("/account")]
@@ -30,8 +29,7 @@ pub async fn account(gateway: web::Data<Gateway>) -> Result<HttpResponse, Proble
     tag = "account",
     operation_id = "getRateLimits",
     responses(
-        (status = 200, description = "Remaining credits", body = Credits),
-        (status = 403, description = "Imgur refused the credentials", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "Remaining credits", body = Credits)
     )
 )]
 #[get("/rate-limits")]

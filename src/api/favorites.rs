@@ -50,8 +50,7 @@ pub struct FavoriteState {
             headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("ETag" = String, description = "Entity tag of the page"))),
         (status = 304, description = "The page has not changed since the `If-None-Match` ETag",
             headers(("X-Cache" = String, description = "HIT, MISS or STALE"), ("ETag" = String, description = "Entity tag of the page"))),
-        (status = 400, description = "Bad `page` or `sort`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No user authorization, or it was revoked", body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Bad `page` or `sort`", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/favorites")]
@@ -116,10 +115,7 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
     operation_id = "addFavorite",
     params(("id" = String, Path, description = "Image id", pattern = "^[A-Za-z0-9]{1,32}$")),
     responses(
-        (status = 200, description = "The image is a favorite", body = FavoriteState),
-        (status = 400, description = "Bad image id", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No user authorization, or it was revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "The image is a favorite", body = FavoriteState)
     )
 )]
 #[put("/images/{id}/favorite")]
@@ -141,10 +137,7 @@ pub async fn add_favorite(
     operation_id = "removeFavorite",
     params(("id" = String, Path, description = "Image id", pattern = "^[A-Za-z0-9]{1,32}$")),
     responses(
-        (status = 200, description = "The image is not a favorite", body = FavoriteState),
-        (status = 400, description = "Bad image id", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No user authorization, or it was revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "The image is not a favorite", body = FavoriteState)
     )
 )]
 #[delete("/images/{id}/favorite")]
@@ -166,10 +159,7 @@ pub async fn remove_favorite(
     operation_id = "toggleFavorite",
     params(("id" = String, Path, description = "Image id", pattern = "^[A-Za-z0-9]{1,32}$")),
     responses(
-        (status = 200, description = "The new state", body = FavoriteState),
-        (status = 400, description = "Bad image id", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No user authorization, or it was revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "The new state", body = FavoriteState)
     )
 )]
 #[post("/images/{id}/favorite")]

@@ -106,7 +106,6 @@ impl utoipa::ToSchema for ImageUpdateBody {}
         (status = 201, description = "Uploaded", body = Image,
             headers(("Location" = String, description = "/v1/images/{id} of the new image"))),
         (status = 400, description = "Missing, duplicate or invalid fields, or Imgur refused the media", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Image over 10 MiB or video over 200 MiB; nothing was forwarded", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The client paused longer than PIXGATE_CLIENT_TIMEOUT while sending the body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither multipart/form-data nor application/json", body = Problem, content_type = "application/problem+json")
@@ -351,10 +350,7 @@ async fn read_json_upload(
     operation_id = "getImage",
     params(("id" = String, Path, description = "Image id", pattern = "^[A-Za-z0-9]{1,32}$")),
     responses(
-        (status = 200, description = "The image", body = Image),
-        (status = 400, description = "Bad image id", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+        (status = 200, description = "The image", body = Image)
     )
 )]
 #[get("/images/{id}")]
@@ -379,11 +375,7 @@ pub async fn get_image(
     request_body(content = ImageUpdateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated image", body = Image),
-        (status = 400, description = "Bad id, bad JSON, or neither field sent", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "Bad id, bad JSON, or neither field sent", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[patch("/images/{id}")]
@@ -407,10 +399,7 @@ pub async fn update_image(
     operation_id = "deleteImage",
     params(("id" = String, Path, description = "Image id or deletehash", pattern = "^[A-Za-z0-9]{1,32}$")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "User authorization was revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Imgur has no such image", body = Problem, content_type = "application/problem+json")
+        (status = 204, description = "Deleted")
     )
 )]
 #[delete("/images/{id}")]

@@ -187,9 +187,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// Adds what operations share: on `/v1`, the bearer API key and the
-/// problems any of them can answer (wrong key, Imgur's failures); on every
-/// operation with a JSON body, the 413 and 415 its extractor can answer.
+/// Adds what operations share, so each route documents only its own
+/// answers: on `/v1`, the bearer API key and the problems any of them can
+/// answer (wrong key, no authorization, Imgur's failures); on the image
+/// routes, a bad id and a missing image; on every operation with a JSON
+/// body, the 413 and 415 its extractor can answer.
 fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -216,6 +218,13 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
         ("503", "Imgur is over capacity; see Retry-After"),
         ("504", "Imgur did not answer in time"),
     ];
+    let image_routes = [
+        (
+            "400",
+            "The id is not 1 to 32 ASCII letters and digits (nothing reached Imgur)",
+        ),
+        ("404", "Imgur has no such image"),
+    ];
     let body_limits = [
         ("413", "The body is larger than this operation accepts"),
         (
@@ -239,6 +248,9 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
                     Vec::<String>::new(),
                 )]);
                 documented.extend(shared);
+            }
+            if path.starts_with("/v1/images/{id}") {
+                documented.extend(image_routes);
             }
             let takes_json = operation
                 .request_body

@@ -121,6 +121,15 @@ async fn wait_for_status(browser: &Client, expected: &str) -> String {
     status.text().await.expect("text")
 }
 
+/// Waits (by WebDriver polling, bounded) for an element matching `css`.
+async fn find(page: &Client, css: &str) -> fantoccini::elements::Element {
+    page.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css} on the page"))
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let png = browser.screenshot().await.expect("a screenshot");
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.png"));
@@ -224,52 +233,48 @@ async fn swagger_ui_authorizes_with_the_api_key_and_tries_out_favorites() {
     })
     .await;
     let page = &browser.client;
-    let find = |css: &'static str| async move {
-        page.wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|_| panic!("no {css} on the page"))
-    };
 
     page.goto(&app.url("/docs/")).await.expect("opened");
-    find("button.authorize")
+    find(page, "button.authorize")
         .await
         .click()
         .await
         .expect("clicked");
-    find(".modal-ux input")
+    find(page, ".modal-ux input")
         .await
         .send_keys("swagger-k3y")
         .await
         .expect("typed");
-    find(".modal-ux button.authorize")
+    find(page, ".modal-ux button.authorize")
         .await
         .click()
         .await
         .expect("authorized");
-    find(".modal-ux button.btn-done")
+    find(page, ".modal-ux button.btn-done")
         .await
         .click()
         .await
         .expect("closed");
-    find("#operations-favorites-listFavorites .opblock-summary")
+    find(page, "#operations-favorites-listFavorites .opblock-summary")
         .await
         .click()
         .await
         .expect("expanded");
-    find("#operations-favorites-listFavorites button.try-out__btn")
-        .await
-        .click()
-        .await
-        .expect("try it out");
-    find("#operations-favorites-listFavorites button.execute")
+    find(
+        page,
+        "#operations-favorites-listFavorites button.try-out__btn",
+    )
+    .await
+    .click()
+    .await
+    .expect("try it out");
+    find(page, "#operations-favorites-listFavorites button.execute")
         .await
         .click()
         .await
         .expect("executed");
-    let status = find("#operations-favorites-listFavorites .live-responses-table tr.response .response-col_status").await;
-    let body = find("#operations-favorites-listFavorites .live-responses-table tr.response .response-col_description .highlight-code pre").await;
+    let status = find(page, "#operations-favorites-listFavorites .live-responses-table tr.response .response-col_status").await;
+    let body = find(page, "#operations-favorites-listFavorites .live-responses-table tr.response .response-col_description .highlight-code pre").await;
 
     assert_eq!(status.text().await.expect("text").trim(), "200");
     let element = serde_json::to_value(&status).expect("element reference");
@@ -302,13 +307,6 @@ async fn swagger_ui_uploads_a_file_with_try_it_out() {
     };
     let app = spawn_app_with(Options::default()).await;
     let page = &browser.client;
-    let find = |css: &'static str| async move {
-        page.wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|_| panic!("no {css} on the page"))
-    };
     let picture = tempfile::Builder::new()
         .suffix(".png")
         .tempfile()
@@ -316,36 +314,40 @@ async fn swagger_ui_uploads_a_file_with_try_it_out() {
     std::fs::write(picture.path(), crate::helpers::png(2048)).expect("written");
 
     page.goto(&app.url("/docs/")).await.expect("opened");
-    find("#operations-images-uploadImage .opblock-summary")
+    find(page, "#operations-images-uploadImage .opblock-summary")
         .await
         .click()
         .await
         .expect("expanded");
-    find("#operations-images-uploadImage button.try-out__btn")
+    find(page, "#operations-images-uploadImage button.try-out__btn")
         .await
         .click()
         .await
         .expect("try it out");
-    find("#operations-images-uploadImage .body-param-content-type select")
-        .await
-        .select_by_value("multipart/form-data")
-        .await
-        .expect("multipart chosen");
-    find("#operations-images-uploadImage input[type=file]")
+    find(
+        page,
+        "#operations-images-uploadImage .body-param-content-type select",
+    )
+    .await
+    .select_by_value("multipart/form-data")
+    .await
+    .expect("multipart chosen");
+    find(page, "#operations-images-uploadImage input[type=file]")
         .await
         .send_keys(&picture.path().display().to_string())
         .await
         .expect("file chosen");
-    find("#operations-images-uploadImage button.execute")
+    find(page, "#operations-images-uploadImage button.execute")
         .await
         .click()
         .await
         .expect("executed");
     let status = find(
+        page,
         "#operations-images-uploadImage .live-responses-table tr.response .response-col_status",
     )
     .await;
-    let body = find("#operations-images-uploadImage .live-responses-table tr.response .response-col_description .highlight-code pre").await;
+    let body = find(page, "#operations-images-uploadImage .live-responses-table tr.response .response-col_description .highlight-code pre").await;
 
     let body = body.text().await.expect("text");
     assert_eq!(status.text().await.expect("text").trim(), "201", "{body}");

@@ -5,7 +5,7 @@
 # Usage: .ci/schemathesis.sh [path to the pixgate binary]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=${1:-$root/target/debug/pixgate}
+bin=$(realpath "${1:-$root/target/debug/pixgate}")
 key=schemathesis-$RANDOM$RANDOM
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -14,6 +14,7 @@ demo=$!
 trap 'kill "$demo" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 150); do
   curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break
+  kill -0 "$demo" 2>/dev/null || { cat "$work/demo.log"; exit 1; }
   sleep 0.2
 done
 python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.3,<5'

@@ -210,7 +210,15 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             "401",
             "PIXGATE_API_KEY is set and the request's key is missing or wrong",
         ),
+        (
+            "403",
+            "No user authorization (or it was revoked), or Imgur refused this account the request",
+        ),
         ("429", "Imgur's rate limit was reached; see Retry-After"),
+        (
+            "500",
+            "A local failure (disk); details are in the gateway's log",
+        ),
         (
             "502",
             "Imgur failed, answered something unreadable, or could not be reached",

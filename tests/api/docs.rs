@@ -33,7 +33,7 @@ async fn every_v1_operation_is_documented_for_client_generation() {
             operation_ids.push(operation["operationId"].as_str().expect(&name).to_owned());
             assert!(operation["summary"].is_string(), "{name} has a summary");
             let responses = operation["responses"].as_object().expect("responses");
-            for status in ["401", "502", "504"] {
+            for status in ["401", "403", "429", "500", "502", "503", "504"] {
                 let content = &responses[status]["content"]["application/problem+json"];
                 assert!(
                     content.is_object(),

@@ -39,6 +39,7 @@ pub struct CallbackQuery {
 
 /// The token flow's answer, read from the URL fragment by the callback page.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"state": "9f2c…", "refresh_token": "b2b1…"}))]
 pub struct TokenFlowBody {
     /// The state sent with the login.
     #[schema(min_length = 1, max_length = 2048)]
@@ -49,6 +50,7 @@ pub struct TokenFlowBody {
 
 /// A PIN shown by Imgur's authorize page (`response_type=pin`).
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"pin": "1a2b3c4d5e"}))]
 #[serde(deny_unknown_fields)]
 pub struct PinBody {
     #[schema(example = "1a2b3c4d5e", min_length = 1, max_length = 2048)]
@@ -57,6 +59,7 @@ pub struct PinBody {
 
 /// An existing refresh token to check and keep.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "b2b1…"}))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshTokenBody {
     #[schema(min_length = 1, max_length = 2048)]

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 /// The process is serving.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     #[schema(example = "ok")]
     status: &'static str,
@@ -17,6 +18,7 @@ pub struct Health {
 
 /// The gateway can serve requests.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "mode": "user"}))]
 pub struct Readiness {
     #[schema(example = "ready")]
     status: &'static str,

@@ -38,6 +38,7 @@ pub struct Image {
 
 /// A multipart upload: exactly one of `image`, `video` or `url`.
 #[derive(ToSchema)]
+#[schema(example = json!({"url": "https://example.com/cat.png", "title": "A cat"}))]
 pub struct UploadForm {
     // Plain types, not nullable ones: Swagger UI offers a file picker and
     // leaves unused fields empty only then.

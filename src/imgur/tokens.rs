@@ -104,6 +104,7 @@ pub struct Account {
 /// The authorization state as `/auth/status` and `pixgate status` show it.
 /// Never carries a token.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"authorized": true, "account_username": "demo", "account_id": 4242, "access_token_expires_at": "2026-11-22T15:00:00Z", "mode": "user"}))]
 pub struct AuthStatus {
     /// Whether a refresh token is held.
     pub authorized: bool,

@@ -216,3 +216,46 @@ async fn metrics_count_requests_upstream_calls_refreshes_cache_events_and_rate_l
         assert!(text.contains(line), "missing {line}\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_imgur_rate_limit_is_warned_about_and_shown_as_a_gauge() {
+    let fake = FakeImgur::start(FakeConfig::default())
+        .await
+        .expect("fake starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refresh_token = fake.current_refresh_token();
+    let gateway = crate::helpers::GatewayProcess::start(
+        &fake,
+        dir.path(),
+        &dir.path().join("tokens.json"),
+        &[("IMGUR_REFRESH_TOKEN", refresh_token.as_str())],
+    );
+    let image = fake.favorite_ids()[0].clone();
+    fake.inject(pixgate::fake_imgur::Fault {
+        endpoint: Some(pixgate::fake_imgur::Endpoint::GetImage),
+        kind: pixgate::fake_imgur::FaultKind::RateLimited {
+            retry_after: None,
+            user_reset_secs: 600,
+        },
+        times: 1,
+    });
+
+    let limited = reqwest::get(gateway.url(&format!("/v1/images/{image}")))
+        .await
+        .expect("sent");
+    let metrics = reqwest::get(gateway.url("/metrics"))
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+
+    assert_eq!(limited.status(), 429);
+    assert!(
+        metrics.contains(r#"pixgate_imgur_rate_limit_remaining{limit="user"} 0"#),
+        "{metrics}"
+    );
+    let warned = std::iter::from_fn(|| gateway.lines.recv_timeout(Duration::from_secs(10)).ok())
+        .any(|line| line.contains("WARN") && line.contains("remaining rate limit is under 10 %"));
+    assert!(warned, "a warning in the log");
+}

@@ -20,6 +20,11 @@ pub const IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
 pub const VIDEO_MAX_BYTES: u64 = 200 * 1024 * 1024;
 /// Spools up to this size stay in memory.
 const MEMORY_SPOOL_BYTES: usize = 2 * 1024 * 1024;
+/// Writes to a spool file go through a buffer this large: tokio's file
+/// I/O hops to the blocking pool per call, so small writes are slow.
+const SPOOL_WRITE_BUFFER: usize = 1024 * 1024;
+/// Reads back from a spool file in chunks this large, for the same reason.
+pub const SPOOL_READ_CHUNK: usize = 256 * 1024;
 /// Longest title, description, album or name accepted, in bytes.
 pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// Longest URL accepted for a URL upload.
@@ -215,7 +220,7 @@ pub struct SpoolWriter {
     limit: u64,
     len: u64,
     memory: BytesMut,
-    file: Option<(tokio::fs::File, tempfile::TempPath)>,
+    file: Option<(tokio::io::BufWriter<tokio::fs::File>, tempfile::TempPath)>,
 }
 
 impl SpoolWriter {
@@ -244,7 +249,10 @@ impl SpoolWriter {
                 .prefix("pixgate-upload-")
                 .tempfile()?
                 .into_parts();
-            let mut file = tokio::fs::File::from_std(file);
+            let mut file = tokio::io::BufWriter::with_capacity(
+                SPOOL_WRITE_BUFFER,
+                tokio::fs::File::from_std(file),
+            );
             file.write_all(&self.memory).await?;
             self.memory = BytesMut::new();
             self.file = Some((file, path));

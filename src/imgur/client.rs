@@ -10,7 +10,7 @@ use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
-use crate::upload::{SpoolReader, Upload, UploadSource};
+use crate::upload::{SpoolReader, Upload, UploadSource, SPOOL_READ_CHUNK};
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, RequestBuilder};
@@ -359,9 +359,9 @@ async fn upload_form(upload: &Upload) -> Result<Form, Error> {
                 .map_err(|e| Error::local(ErrorKind::Spool(e.to_string())))?
             {
                 SpoolReader::Memory(bytes) => Body::from(bytes),
-                SpoolReader::File(file) => {
-                    Body::wrap_stream(tokio_util::io::ReaderStream::new(file))
-                }
+                SpoolReader::File(file) => Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ_CHUNK),
+                ),
             };
             let mut part =
                 Part::stream_with_length(body, file.spool.len()).file_name(file.file_name.clone());

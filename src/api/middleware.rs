@@ -9,6 +9,8 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use rand::RngCore;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// The header carrying a request's id, both ways.
@@ -30,11 +32,19 @@ impl RequestId {
                     && v.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
             });
-        Self(given.map(str::to_owned).unwrap_or_else(|| {
-            let mut bytes = [0u8; 16];
-            rand::rng().fill_bytes(&mut bytes);
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        }))
+        Self(given.map(str::to_owned).unwrap_or_else(Self::generate))
+    }
+
+    /// 32 hex digits: a random prefix chosen once per process, then a
+    /// counter (cheaper than fresh randomness per request, and unique).
+    fn generate() -> String {
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let prefix = PREFIX.get_or_init(|| rand::rng().next_u64());
+        format!(
+            "{prefix:016x}{:016x}",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::error::{Error, ErrorKind, RateLimits};
 use super::token_store::{StoreError, TokenStore};
-use super::tokens::{AccessToken, Mode, TokenManager};
+use super::tokens::{AccessToken, TokenManager};
 use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
@@ -335,9 +335,9 @@ impl ImgurClient {
     }
 
     async fn credentials(&self, auth: Auth) -> Result<Option<AccessToken>, Error> {
-        match (auth, self.tokens.mode()) {
-            (Auth::Either, Mode::Anonymous) => Ok(None),
-            _ => self.tokens.access_token().await.map(Some),
+        match auth {
+            Auth::Either => self.tokens.access_token_if_user().await,
+            Auth::User => self.tokens.access_token().await.map(Some),
         }
     }
 }

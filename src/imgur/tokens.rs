@@ -262,11 +262,32 @@ impl TokenManager {
     /// file or learned by the first refresh; a rejected or missing
     /// authorization is an error even when a cached page exists.
     pub async fn user_account(&self) -> Result<Account, Error> {
-        let needs_refresh = self.inner.current(SystemTime::now())?.is_none();
-        if needs_refresh && self.account().username.is_none() {
+        let (current, account) = {
+            let state = self.inner.lock();
+            let account = Account {
+                username: state.tokens.account_username.clone(),
+                id: state.tokens.account_id,
+            };
+            (Inner::classify(&state, SystemTime::now()), account)
+        };
+        let needs_refresh = current.into_result()?.is_none();
+        if needs_refresh && account.username.is_none() {
             self.access_token().await?;
+            return Ok(self.account());
         }
-        Ok(self.account())
+        Ok(account)
+    }
+
+    /// In user mode a valid access token (refreshed if needed); `None` in
+    /// anonymous mode. One read of the state where `mode()` and
+    /// `access_token()` would take two.
+    pub async fn access_token_if_user(&self) -> Result<Option<AccessToken>, Error> {
+        let current = Inner::classify(&self.inner.lock(), SystemTime::now());
+        match current {
+            Current::Anonymous => Ok(None),
+            Current::NeedsRefresh => self.refresh(None).await.map(Some),
+            other => other.into_result(),
+        }
     }
 
     /// A valid access token, refreshing first when none is held or it
@@ -339,16 +360,22 @@ impl TokenManager {
     }
 
     async fn refresh(&self, rejected: Option<AccessToken>) -> Result<AccessToken, Error> {
+        // A rejected token another caller already replaced needs no refresh.
+        if let Some(token) = self.inner.replaced(rejected.as_ref())? {
+            return Ok(token);
+        }
         let inner = Arc::clone(&self.inner);
         run_to_completion(async move {
             let _single_flight = inner.refresh_lock.lock().await;
+            // Re-check: the caller before us in this process may have
+            // refreshed (then no file lock is needed)...
+            if let Some(token) = inner.replaced(rejected.as_ref())? {
+                return Ok(token);
+            }
+            // ...or another process, through the token file, re-read here.
             let _other_processes = inner.lock_file().await?;
-            // Re-check: the caller before us, in this process or another
-            // (through the token file, re-read here), may have refreshed.
-            if let Some(token) = inner.current(SystemTime::now())? {
-                if rejected.as_ref() != Some(&token) {
-                    return Ok(token);
-                }
+            if let Some(token) = inner.replaced(rejected.as_ref())? {
+                return Ok(token);
             }
             let refreshed = inner.refresh_locked().await;
             if inner.lock().unsaved {
@@ -431,9 +458,21 @@ impl Inner {
     /// The current token if usable; `Ok(None)` when a refresh is needed;
     /// an error when there is no user authorization or it was rejected recently.
     fn current(&self, now: SystemTime) -> Result<Option<AccessToken>, Error> {
-        let state = self.lock();
+        Self::classify(&self.lock(), now).into_result()
+    }
+
+    /// The current token if it is usable and not `rejected`.
+    fn replaced(&self, rejected: Option<&AccessToken>) -> Result<Option<AccessToken>, Error> {
+        Ok(self
+            .current(SystemTime::now())?
+            .filter(|token| rejected != Some(token)))
+    }
+
+    /// What the tokens allow right now (one read of the state, so one
+    /// `stat` of the token file per call).
+    fn classify(state: &State, now: SystemTime) -> Current {
         if state.tokens.refresh_token.is_none() {
-            return Err(authorization_required(NOT_AUTHORIZED));
+            return Current::Anonymous;
         }
         if let (Some(value), Some(expires_at)) = (
             &state.tokens.access_token,
@@ -443,17 +482,15 @@ impl Inner {
                 .refresh_at
                 .unwrap_or_else(|| expires_at.checked_sub(EXPIRY_MARGIN).unwrap_or(UNIX_EPOCH));
             if now < refresh_at {
-                return Ok(Some(AccessToken {
+                return Current::Usable(AccessToken {
                     value: value.clone(),
                     expires_at,
-                }));
+                });
             }
         }
         match &state.rejected {
-            Some(rejection) if Instant::now() < rejection.until => {
-                Err(authorization_required(REFRESH_REJECTED))
-            }
-            _ => Ok(None),
+            Some(rejection) if Instant::now() < rejection.until => Current::Rejected,
+            _ => Current::NeedsRefresh,
         }
     }
 
@@ -731,6 +768,28 @@ fn apply_access_token(
     tokens.account_username = response.account_username.or(tokens.account_username.take());
     tokens.account_id = response.account_id.or(tokens.account_id.take());
     token
+}
+
+/// What the current tokens allow.
+enum Current {
+    Usable(AccessToken),
+    NeedsRefresh,
+    /// No refresh token: anonymous mode.
+    Anonymous,
+    /// Imgur rejected the refresh token recently (backing off).
+    Rejected,
+}
+
+impl Current {
+    /// The token, `None` when a refresh is needed, or the reason there is none.
+    fn into_result(self) -> Result<Option<AccessToken>, Error> {
+        match self {
+            Current::Usable(token) => Ok(Some(token)),
+            Current::NeedsRefresh => Ok(None),
+            Current::Anonymous => Err(authorization_required(NOT_AUTHORIZED)),
+            Current::Rejected => Err(authorization_required(REFRESH_REJECTED)),
+        }
+    }
 }
 
 enum TokenRequestError {

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod bench_properties;
 mod browser;
 mod cli;
 mod docs;

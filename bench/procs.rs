@@ -1,0 +1,414 @@
+//! The processes the harness starts: the release `pixgate` binary and the
+//! nginx reference, each in its own temp dir, on a loopback port, stopped
+//! when dropped. Plus the two things read from the outside: `/proc/<pid>/status`
+//! and a bare HTTP/1.1 GET that costs no client-library warm-up.
+
+use pixgate::fake_imgur::FakeImgur;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a process gets to answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Memory figures of a process, from `/proc/<pid>/status`, in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memory {
+    /// Resident set size now.
+    pub rss_kib: u64,
+    /// Peak resident set size (high-water mark).
+    pub hwm_kib: u64,
+}
+
+impl Memory {
+    pub fn of(pid: u32) -> Result<Self, Error> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> Result<u64, Error> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .ok_or_else(|| format!("no {name} in /proc/{pid}/status").into())
+        };
+        Ok(Self {
+            rss_kib: field("VmRSS:")?,
+            hwm_kib: field("VmHWM:")?,
+        })
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `GET path` on `127.0.0.1:port` with `Connection: close`: the status code
+/// and the body. No client library: cold-start polling must not pay for one.
+pub fn raw_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let bad = || std::io::Error::other("not an HTTP answer");
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
+    let status = std::str::from_utf8(&answer[..head_end])
+        .ok()
+        .and_then(|head| head.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, answer[head_end + 4..].to_vec()))
+}
+
+/// Sends `signal` (a `kill` name such as `TERM`) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Signals the child, waits up to five seconds, then kills it.
+fn stop_child(child: &mut Child, how: &str) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    signal(child.id(), how);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Options for one gateway process.
+pub struct GatewayOptions<'a> {
+    pub binary: &'a Path,
+    pub fake: &'a FakeImgur,
+    /// `PIXGATE_CACHE_MAX_BYTES`; the gateway's default when `None`.
+    pub cache_max_bytes: Option<u64>,
+    /// `PIXGATE_FAVORITES_TTL`, seconds; long, so a throughput run only hits.
+    pub favorites_ttl_secs: u64,
+    /// Record a `perf` profile of the ready gateway into this file.
+    pub perf_data: Option<PathBuf>,
+}
+
+/// The release `pixgate` binary, running as a separate process against the
+/// fake, in an empty temp dir (no `.env` is read) with its own token file
+/// and `TMPDIR` (where upload spools go).
+pub struct GatewayProcess {
+    child: Child,
+    pub port: u16,
+    /// From spawning the process to the first `/readyz` 200.
+    pub ready_after: Duration,
+    dir: tempfile::TempDir,
+    perf: Option<Child>,
+}
+
+impl GatewayProcess {
+    /// Starts the gateway and waits for `/readyz` to answer 200 (user mode:
+    /// the first access token has been fetched and stored).
+    pub fn start(options: &GatewayOptions<'_>) -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("pixgate-bench-")
+            .tempdir()?;
+        let cwd = dir.path().join("cwd");
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&cwd)?;
+        std::fs::create_dir(&tmp)?;
+        let port = free_port()?;
+        let log = File::create(dir.path().join("gateway.log"))?;
+        let fake = options.fake;
+        let mut command = Command::new(options.binary);
+        command
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TMPDIR", &tmp)
+            .env("IMGUR_CLIENT_ID", &fake.config().client_id)
+            .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
+            .env("IMGUR_REFRESH_TOKEN", fake.current_refresh_token())
+            .env("IMGUR_API_URL", fake.base_url())
+            .env("PIXGATE_TOKEN_FILE", dir.path().join("state/tokens.json"))
+            .env("PIXGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "PIXGATE_FAVORITES_TTL",
+                options.favorites_ttl_secs.to_string(),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if let Some(bytes) = options.cache_max_bytes {
+            command.env("PIXGATE_CACHE_MAX_BYTES", bytes.to_string());
+        }
+        let started = Instant::now();
+        let child = command.spawn()?;
+        let mut gateway = Self {
+            child,
+            port,
+            ready_after: Duration::ZERO,
+            dir,
+            perf: None,
+        };
+        loop {
+            if let Ok((200, _)) = raw_get(port, "/readyz") {
+                gateway.ready_after = started.elapsed();
+                if let Some(data) = &options.perf_data {
+                    gateway.perf = Some(start_perf(gateway.pid(), data)?);
+                }
+                return Ok(gateway);
+            }
+            if let Ok(Some(status)) = gateway.child.try_wait() {
+                return Err(format!(
+                    "the gateway exited with {status} before it was ready; its log:\n{}",
+                    gateway.log()
+                )
+                .into());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(format!(
+                    "the gateway was not ready within {START_TIMEOUT:?}; its log:\n{}",
+                    gateway.log()
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn memory(&self) -> Result<Memory, Error> {
+        Memory::of(self.pid())
+    }
+
+    /// Files in the gateway's `TMPDIR` (upload spools not yet removed).
+    pub fn spool_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("tmp")).map_or(0, |dir| dir.count())
+    }
+
+    /// What the gateway logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Ends the profile, if one is recorded, then stops the gateway:
+    /// SIGTERM (graceful stop), then SIGKILL after five seconds.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        if let Some(perf) = &mut self.perf {
+            // perf writes its file on SIGINT.
+            stop_child(perf, "INT");
+        }
+        stop_child(&mut self.child, "TERM");
+    }
+}
+
+/// `perf record` attached to `pid`, with DWARF call graphs (the release
+/// build has no frame pointers), until it gets SIGINT.
+fn start_perf(pid: u32, data: &Path) -> Result<Child, Error> {
+    let perf = Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-F",
+            "999",
+            "--call-graph",
+            "dwarf,16384",
+            "-o",
+        ])
+        .arg(data)
+        .arg("-p")
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run perf: {e}"))?;
+    // perf needs a moment to attach to every thread.
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(perf)
+}
+
+/// nginx serving one file's bytes at `url_path`, as an unprivileged process
+/// (`nobody` when the harness runs as root) with its own prefix and config,
+/// `daemon off`, on loopback, with two worker processes (the gateway's
+/// default is one worker thread per core; this machine's nginx gets the same).
+pub struct NginxProcess {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl NginxProcess {
+    pub fn start(binary: &Path, url_path: &str, body: &[u8]) -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("pixgate-bench-nginx-")
+            .tempdir()?;
+        let prefix = dir.path().to_owned();
+        let root = prefix.join("root");
+        let file = root.join(url_path.trim_start_matches('/'));
+        std::fs::create_dir_all(file.parent().ok_or("a file path")?)?;
+        std::fs::write(&file, body)?;
+        let port = free_port()?;
+        let conf = prefix.join("nginx.conf");
+        std::fs::write(&conf, nginx_conf(&prefix, &root, port))?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut command = Command::new(binary);
+        command
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg("stderr")
+            .arg("-g")
+            .arg(format!("worker_processes {workers};"))
+            .stdin(Stdio::null())
+            .stdout(File::create(prefix.join("stdout.log"))?)
+            .stderr(File::create(prefix.join("stderr.log"))?);
+        if running_as_root() {
+            use std::os::unix::process::CommandExt;
+            for path in walk(&prefix)? {
+                std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY))?;
+            }
+            command.uid(NOBODY).gid(NOBODY);
+        }
+        let mut child = command.spawn()?;
+        let started = Instant::now();
+        loop {
+            match raw_get(port, url_path) {
+                Ok((200, served)) if served == body => break,
+                Ok((status, _)) => {
+                    return Err(format!("nginx answered {status} or other bytes").into())
+                }
+                Err(_) if started.elapsed() < START_TIMEOUT => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        let log =
+                            std::fs::read_to_string(prefix.join("stderr.log")).unwrap_or_default();
+                        return Err(format!("nginx exited with {status}:\n{log}").into());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    return Err(format!("nginx did not start: {e}").into());
+                }
+            }
+        }
+        Ok(Self {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// nginx's version line (`nginx -v` prints it on stderr).
+    pub fn version(binary: &Path) -> String {
+        Command::new(binary)
+            .arg("-v")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stderr).trim().to_owned())
+            .unwrap_or_else(|_| "nginx (version unknown)".into())
+    }
+}
+
+impl Drop for NginxProcess {
+    fn drop(&mut self) {
+        // The master stops its workers on TERM; SIGKILL would orphan them.
+        stop_child(&mut self.child, "TERM");
+    }
+}
+
+const NOBODY: u32 = 65534;
+
+fn nginx_conf(prefix: &Path, root: &Path, port: u16) -> String {
+    let p = prefix.display();
+    format!(
+        r#"daemon off;
+pid {p}/nginx.pid;
+error_log stderr warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {p}/client_body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{
+            default_type application/json;
+        }}
+    }}
+}}
+"#,
+        root = root.display()
+    )
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Every path under `dir`, `dir` included.
+fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = vec![dir.to_owned()];
+    let mut i = 0;
+    while i < paths.len() {
+        if paths[i].is_dir() {
+            for entry in std::fs::read_dir(&paths[i])? {
+                paths.push(entry?.path());
+            }
+        }
+        i += 1;
+    }
+    Ok(paths)
+}

@@ -56,10 +56,12 @@ impl Gateway {
 
     /// Ready when a user access token can be had, or in anonymous mode.
     pub async fn readiness(&self) -> Result<Mode, Error> {
-        match self.imgur.tokens().mode() {
-            Mode::Anonymous => Ok(Mode::Anonymous),
-            Mode::User => self.imgur.tokens().access_token().await.map(|_| Mode::User),
-        }
+        let token = self.imgur.tokens().access_token_if_user().await?;
+        Ok(if token.is_some() {
+            Mode::User
+        } else {
+            Mode::Anonymous
+        })
     }
 
     /// Starts a browser login: the Imgur authorize URL to send the user to.

@@ -230,15 +230,6 @@ impl TokenManager {
         })
     }
 
-    /// User mode when a refresh token is held, else anonymous.
-    pub fn mode(&self) -> Mode {
-        if self.inner.lock().tokens.refresh_token.is_some() {
-            Mode::User
-        } else {
-            Mode::Anonymous
-        }
-    }
-
     /// The account of the current tokens (known after the first refresh).
     pub fn account(&self) -> Account {
         let state = self.inner.lock();

@@ -15,6 +15,20 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Uploads a small PNG through the gateway; returns its id.
+async fn upload_a_png(app: &crate::helpers::TestApp) -> String {
+    let response = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(image_form(png(100)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.expect("json");
+    created["id"].as_str().expect("an id").to_owned()
+}
+
 fn image_form(bytes: Vec<u8>) -> Form {
     Form::new()
         .part(
@@ -181,17 +195,7 @@ async fn url_and_base64_uploads_are_forwarded_with_their_type() {
 #[tokio::test]
 async fn get_patch_and_delete_act_on_the_image() {
     let app = spawn_app().await;
-    let created: Value = app
-        .http
-        .post(app.url("/v1/images"))
-        .multipart(image_form(png(100)))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let id = created["id"].as_str().expect("id").to_owned();
+    let id = upload_a_png(&app).await;
     let path = format!("/v1/images/{id}");
 
     let fetched = app.get(&path).await;
@@ -289,17 +293,7 @@ async fn anonymous_uploads_use_the_client_id_and_are_deleted_by_deletehash() {
 #[tokio::test]
 async fn put_and_delete_favorite_are_idempotent_and_post_toggles() {
     let app = spawn_app().await;
-    let created: Value = app
-        .http
-        .post(app.url("/v1/images"))
-        .multipart(image_form(png(100)))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let id = created["id"].as_str().expect("id").to_owned();
+    let id = upload_a_png(&app).await;
     let favorite = app.url(&format!("/v1/images/{id}/favorite"));
     let state = |v: Value| {
         (

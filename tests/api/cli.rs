@@ -2,39 +2,10 @@
 //! standard input, the token file checked afterwards; and a running gateway
 //! picking up what another process did to the token file.
 
-use crate::helpers::{assert_problem, spawn_app_with, Options, TestApp};
+use crate::helpers::{assert_problem, run_pixgate, spawn_app_with, Options, TestApp};
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
 use serde_json::Value;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-/// Runs `pixgate <args>` against `fake` with `stdin`, in an empty directory
-/// (no `.env`), with only the variables a user would set.
-fn pixgate(fake: &FakeImgur, token_file: &Path, args: &[&str], stdin: &str) -> Output {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pixgate"))
-        .args(args)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("IMGUR_CLIENT_ID", &fake.config().client_id)
-        .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
-        .env("IMGUR_API_URL", fake.base_url())
-        .env("PIXGATE_TOKEN_FILE", token_file)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("written");
-    child.wait_with_output().expect("it ends")
-}
+use std::process::Output;
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -53,11 +24,12 @@ async fn login_reads_a_pin_and_stores_the_tokens() {
     let token_file = dir.path().join("tokens.json");
     let pin = fake.issue_pin();
 
-    let output = pixgate(
+    let output = run_pixgate(
         &fake,
         &token_file,
         &["login", "--no-browser"],
         &format!("{pin}\n"),
+        &[],
     );
 
     assert!(
@@ -103,11 +75,12 @@ async fn login_with_a_wrong_pin_fails_and_stores_nothing() {
     let (fake, dir) = fake().await;
     let token_file = dir.path().join("tokens.json");
 
-    let output = pixgate(
+    let output = run_pixgate(
         &fake,
         &token_file,
         &["login", "--no-browser", "--pin", "nope"],
         "",
+        &[],
     );
 
     assert!(!output.status.success());
@@ -121,11 +94,12 @@ async fn login_with_an_existing_refresh_token_checks_and_stores_it() {
     let token_file = dir.path().join("tokens.json");
     let token = fake.current_refresh_token();
 
-    let output = pixgate(
+    let output = run_pixgate(
         &fake,
         &token_file,
         &["login", "--refresh-token", &token],
         "",
+        &[],
     );
 
     assert!(
@@ -140,7 +114,7 @@ async fn login_with_an_existing_refresh_token_checks_and_stores_it() {
         stored["refresh_token"],
         fake.current_refresh_token().as_str()
     );
-    let status = pixgate(&fake, &token_file, &["status"], "");
+    let status = run_pixgate(&fake, &token_file, &["status"], "", &[]);
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["authorized"], true);
     assert_eq!(status["account_username"], "demo");
@@ -164,20 +138,22 @@ async fn import_takes_sharex_credentials_and_refuses_encrypted_ones() {
     std::fs::write(&sharex, settings(&fake.current_refresh_token())).expect("written");
     std::fs::write(&encrypted, settings("$DPAPIEncrypted$AQAAANCMnd8")).expect("written");
 
-    let refused = pixgate(
+    let refused = run_pixgate(
         &fake,
         &token_file,
         &["import", "--sharex", encrypted.to_str().expect("utf-8")],
         "",
+        &[],
     );
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("DPAPI"));
     assert!(!token_file.exists());
-    let imported = pixgate(
+    let imported = run_pixgate(
         &fake,
         &token_file,
         &["import", "--sharex", sharex.to_str().expect("utf-8")],
         "",
+        &[],
     );
 
     assert!(
@@ -207,11 +183,12 @@ async fn a_running_gateway_uses_a_login_and_a_logout_done_in_another_terminal() 
     assert_problem(app.get("/v1/account").await, 403, "authorization-required").await;
     let pin = app.fake.issue_pin();
 
-    let login = pixgate(
+    let login = run_pixgate(
         &app.fake,
         &app.token_file,
         &["login", "--no-browser", "--pin", &pin],
         "",
+        &[],
     );
     assert!(
         login.status.success(),
@@ -232,12 +209,12 @@ async fn a_running_gateway_uses_a_login_and_a_logout_done_in_another_terminal() 
         true
     );
 
-    let logout = pixgate(&app.fake, &app.token_file, &["logout"], "");
+    let logout = run_pixgate(&app.fake, &app.token_file, &["logout"], "", &[]);
     assert!(logout.status.success());
     assert!(stdout(&logout).contains("logged out"));
     assert!(!app.token_file.exists());
     assert_problem(app.get("/v1/account").await, 403, "authorization-required").await;
-    let status = pixgate(&app.fake, &app.token_file, &["status"], "");
+    let status = run_pixgate(&app.fake, &app.token_file, &["status"], "", &[]);
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
     assert_eq!(status["authorized"], false);
     assert_eq!(status["mode"], "anonymous");

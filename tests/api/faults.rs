@@ -1,7 +1,7 @@
 //! Faults the gateway survives: a misbehaving upstream, hostile or broken
 //! clients, disk trouble, a second process on the same token file, SIGTERM.
 
-use crate::helpers::{assert_problem, png, spawn_app_with, GatewayProcess, Options};
+use crate::helpers::{assert_problem, png, run_pixgate, spawn_app_with, GatewayProcess, Options};
 use futures_util::future::join_all;
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
 use std::io::{Read, Write};
@@ -114,15 +114,13 @@ async fn a_corrupted_token_file_stops_startup_and_is_left_untouched() {
     let garbage = b"{\"refresh_token\": \"half-written";
     std::fs::write(&token_file, garbage).expect("written");
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("IMGUR_CLIENT_ID", &fake.config().client_id)
-        .env("IMGUR_API_URL", fake.base_url())
-        .env("PIXGATE_TOKEN_FILE", &token_file)
-        .env("PIXGATE_LISTEN", "127.0.0.1:0")
-        .output()
-        .expect("runs");
+    let output = run_pixgate(
+        &fake,
+        &token_file,
+        &[],
+        "",
+        &[("PIXGATE_LISTEN", "127.0.0.1:0")],
+    );
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -149,17 +147,17 @@ async fn an_unusable_token_directory_stops_startup_with_the_path_and_the_fix() {
     std::fs::write(&blocker, b"").expect("written");
     let token_file = blocker.join("tokens.json");
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("IMGUR_CLIENT_ID", &fake.config().client_id)
-        .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
-        .env("IMGUR_REFRESH_TOKEN", fake.current_refresh_token())
-        .env("IMGUR_API_URL", fake.base_url())
-        .env("PIXGATE_TOKEN_FILE", &token_file)
-        .env("PIXGATE_LISTEN", "127.0.0.1:0")
-        .output()
-        .expect("runs");
+    let refresh_token = fake.current_refresh_token();
+    let output = run_pixgate(
+        &fake,
+        &token_file,
+        &[],
+        "",
+        &[
+            ("IMGUR_REFRESH_TOKEN", &refresh_token),
+            ("PIXGATE_LISTEN", "127.0.0.1:0"),
+        ],
+    );
 
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

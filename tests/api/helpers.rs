@@ -252,6 +252,44 @@ pub async fn assert_problem(
     body
 }
 
+/// Runs `pixgate <args>` once against `fake` with `stdin`, in an empty
+/// directory (no `.env`), with only the variables a user would set plus
+/// `extra`, and waits for it to end.
+pub fn run_pixgate(
+    fake: &FakeImgur,
+    token_file: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+    extra: &[(&str, &str)],
+) -> std::process::Output {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"));
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("IMGUR_CLIENT_ID", &fake.config().client_id)
+        .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
+        .env("IMGUR_API_URL", fake.base_url())
+        .env("PIXGATE_TOKEN_FILE", token_file)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("written");
+    child.wait_with_output().expect("it ends")
+}
+
 /// The real `pixgate` binary, started against a fake, with its log lines.
 pub struct GatewayProcess {
     pub child: std::process::Child,

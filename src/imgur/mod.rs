@@ -11,6 +11,6 @@ mod wire;
 
 pub use client::{ImgurClient, Reply};
 pub use error::{Error, ErrorKind, RateLimits};
-pub use token_store::{fingerprint, StoreError, StoredTokens, TokenStore};
+pub use token_store::{StoreError, StoredTokens, TokenStore};
 pub use tokens::{Account, AuthStatus, Grant, Mode, TokenManager};
 pub(crate) use wire::{image_deletehash, image_id, image_is_favorite};

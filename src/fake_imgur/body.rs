@@ -70,6 +70,9 @@ pub(crate) struct Body {
     pub(crate) media: Option<Media>,
     /// A body that could not be read; reported after auth.
     pub(crate) problem: Option<ApiError>,
+    /// The connection ended before the body did: the request never fully
+    /// arrived, so (like Imgur) the fake neither records nor serves it.
+    pub(crate) cut_off: bool,
 }
 
 impl Body {
@@ -99,6 +102,16 @@ impl Body {
 
     fn fail(&mut self, problem: ApiError) {
         self.problem.get_or_insert(problem);
+    }
+
+    /// A multipart body that could not be read: cut off or malformed.
+    fn fail_multipart(&mut self, error: &actix_multipart::MultipartError) {
+        use actix_multipart::MultipartError;
+        self.cut_off |= matches!(
+            error,
+            MultipartError::Incomplete | MultipartError::Payload(_)
+        );
+        self.fail(malformed("multipart"));
     }
 
     /// Adds the pairs of a URL query string as text fields (the authorize page
@@ -183,7 +196,10 @@ pub(crate) async fn read(req: &HttpRequest, payload: web::Payload, upload: bool)
                 head,
                 over_limit: size > limit,
             }),
-            Err(()) => body.fail(malformed("request")),
+            Err(_) => {
+                body.cut_off = true;
+                body.fail(malformed("request"));
+            }
         }
     } else {
         // Ignored, but drained so the connection stays usable.
@@ -243,9 +259,9 @@ fn parse_json(bytes: &[u8], body: &mut Body) {
 async fn read_multipart(req: &HttpRequest, payload: web::Payload, body: &mut Body) {
     let mut multipart = Multipart::new(req.headers(), payload);
     while let Some(item) = multipart.next().await {
-        let Ok(field) = item else {
-            body.fail(malformed("multipart"));
-            return;
+        let field = match item {
+            Ok(field) => field,
+            Err(error) => return body.fail_multipart(&error),
         };
         let name = field.name().unwrap_or_default().to_owned();
         let filename = field
@@ -257,9 +273,9 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, body: &mut Bod
             filename.is_some() || content_type.as_deref().is_some_and(|c| c != "text/plain");
         if is_file {
             let limit = limit_for(&name);
-            let Ok((size, sha256, head)) = receive_file(field, limit).await else {
-                body.fail(malformed("multipart"));
-                return;
+            let (size, sha256, head) = match receive_file(field, limit).await {
+                Ok(received) => received,
+                Err(error) => return body.fail_multipart(&error),
             };
             body.add_file(ReceivedFile {
                 field: name,
@@ -282,10 +298,7 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, body: &mut Bod
                     body.fail(ApiError::new(400, "File is over the size limit"));
                 }
                 Ok(None) => body.fail(ApiError::new(400, format!("Field {name} is too long"))),
-                Err(()) => {
-                    body.fail(malformed("multipart"));
-                    return;
-                }
+                Err(error) => return body.fail_multipart(&error),
             }
         }
     }
@@ -293,7 +306,7 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, body: &mut Bod
 
 /// Streams a file: returns its size, the hex SHA-256 of its first `limit` bytes
 /// (of all of it when within the limit) and its first [`HEAD_LEN`] bytes.
-async fn receive_file<S, E>(mut stream: S, limit: u64) -> Result<(u64, String, Vec<u8>), ()>
+async fn receive_file<S, E>(mut stream: S, limit: u64) -> Result<(u64, String, Vec<u8>), E>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
@@ -301,7 +314,7 @@ where
     let mut size: u64 = 0;
     let mut head = Vec::with_capacity(HEAD_LEN);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ())?;
+        let chunk = chunk?;
         size += chunk.len() as u64;
         if size <= limit {
             hasher.update(&chunk);
@@ -315,14 +328,14 @@ where
 }
 
 /// Collects a text part; `None` when it is longer than `limit` (it is drained).
-async fn receive_text<S, E>(mut stream: S, limit: usize) -> Result<Option<String>, ()>
+async fn receive_text<S, E>(mut stream: S, limit: usize) -> Result<Option<String>, E>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let mut buf = Vec::new();
     let mut over = false;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ())?;
+        let chunk = chunk?;
         if over || buf.len() + chunk.len() > limit {
             over = true;
             continue;

@@ -151,6 +151,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// The raw `Authorization` header value.
     pub authorization: Option<String>,
+    /// The `Content-Length` header; `None` for a chunked body.
+    pub content_length: Option<u64>,
     /// Form, multipart and JSON text fields, and the query parameters of a `GET
     /// /oauth2/authorize`. A file part is recorded as
     /// `"<file: N bytes>"`; a text value over 4096 bytes as `"<text: N bytes>"`.

@@ -132,8 +132,17 @@ async fn dispatch(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let content_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
 
     let mut body = body::read(&req, payload, matches!(route, Route::Upload)).await;
+    if body.cut_off {
+        tracing::debug!(%method, %path, "fake Imgur: request body cut off; ignored");
+        return HttpResponse::BadRequest().finish();
+    }
     if matches!(route, Route::Authorize { submitted: false }) {
         body.add_query(req.query_string());
     }
@@ -145,6 +154,7 @@ async fn dispatch(
                 method: method.clone(),
                 path: path.clone(),
                 authorization: authorization.clone(),
+                content_length,
                 fields: std::mem::take(&mut body.recorded),
             },
             api,

@@ -2,10 +2,12 @@
 //! favorites cache. Handlers call exactly one of these.
 
 use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
-use crate::imgur::{self, AuthStatus, Error, ErrorKind, Grant, ImgurClient, Mode, Reply};
+use crate::imgur::{
+    self, AuthStatus, Error, ErrorKind, Grant, ImgurClient, LiveAttempt, Mode, Reply,
+};
 use crate::login::{PendingLogins, UnknownState};
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
-use crate::upload::Upload;
+use crate::upload::{LiveEvents, Upload};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -131,9 +133,22 @@ impl Gateway {
         Ok(FavoritesPage { page, status })
     }
 
-    /// Uploads an image or video, as the user in user mode, else anonymously.
-    pub async fn upload(&self, upload: &Upload) -> Result<Uploaded, Error> {
-        let image = self.imgur.upload(upload).await?;
+    /// Starts sending a file upload to Imgur while the client still sends
+    /// it (see [`LiveEvent`](crate::upload::LiveEvent)); finish with
+    /// [`Gateway::upload`]. `size_hint` bounds the request's size.
+    pub async fn start_upload(&self, events: LiveEvents, size_hint: u64) -> LiveAttempt {
+        self.imgur.upload_live(events, size_hint).await
+    }
+
+    /// Uploads an image or video, as the user in user mode, else
+    /// anonymously; after a started live attempt, only what it left to do
+    /// (nothing, a replay after a refresh, or the whole upload again).
+    pub async fn upload(
+        &self,
+        upload: &Upload,
+        first_attempt: Option<LiveAttempt>,
+    ) -> Result<Uploaded, Error> {
+        let image = self.imgur.upload(upload, first_attempt).await?;
         let id = imgur::image_id(&image.data).ok_or_else(|| Error {
             kind: ErrorKind::InvalidResponse {
                 detail: "Imgur's upload answer has no image id".into(),

@@ -12,7 +12,7 @@ use crate::model::{ImageId, InvalidInput};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use std::io;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 /// Imgur's limit for the `image` field.
 pub const IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -20,9 +20,9 @@ pub const IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
 pub const VIDEO_MAX_BYTES: u64 = 200 * 1024 * 1024;
 /// Spools up to this size stay in memory.
 const MEMORY_SPOOL_BYTES: usize = 2 * 1024 * 1024;
-/// Writes to a spool file go through a buffer this large: tokio's file
-/// I/O hops to the blocking pool per call, so small writes are slow.
-const SPOOL_WRITE_BUFFER: usize = 1024 * 1024;
+/// A spool file is written in blocks this large: each write is a hop to
+/// the blocking pool, so small writes are slow.
+const SPOOL_BLOCK: usize = 1024 * 1024;
 /// Reads back from a spool file in chunks this large, for the same reason.
 pub const SPOOL_READ_CHUNK: usize = 256 * 1024;
 /// Longest title, description, album or name accepted, in bytes.
@@ -34,11 +34,7 @@ const MAX_URL_BYTES: usize = 2048;
 #[derive(Debug)]
 pub struct Upload {
     pub source: UploadSource,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub album: Option<String>,
-    pub name: Option<String>,
-    pub disable_audio: bool,
+    pub fields: UploadFields,
 }
 
 /// The media of an upload.
@@ -60,8 +56,8 @@ pub struct UploadFile {
     pub content_type: Option<String>,
 }
 
-/// The optional text fields, as received.
-#[derive(Debug, Default)]
+/// The optional text fields (validated once they are in an [`Upload`]).
+#[derive(Clone, Debug, Default)]
 pub struct UploadFields {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -95,14 +91,7 @@ impl Upload {
                 )
             })?;
         }
-        Ok(Self {
-            source,
-            title: fields.title,
-            description: fields.description,
-            album: fields.album,
-            name: fields.name,
-            disable_audio: fields.disable_audio,
-        })
+        Ok(Self { source, fields })
     }
 
     /// Bytes to send (for the upload's timeout).
@@ -168,6 +157,99 @@ pub fn validate_base64(raw: &str) -> Result<UploadSource, Base64Error> {
     Ok(UploadSource::Base64(Bytes::from(cleaned)))
 }
 
+/// What the request handler passes to the first upstream attempt of a file
+/// upload while the client is still sending it, so that the upload reaches
+/// Imgur as it arrives instead of after the whole file was spooled. The
+/// attempt starts only for files that outgrow the in-memory spool; the
+/// spool is still written in full, for a replay.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// The file part begins.
+    File {
+        video: bool,
+        file_name: String,
+        content_type: Option<String>,
+    },
+    /// The file's next bytes.
+    Chunk(Bytes),
+    /// The whole request was read and validated: the fields to send after
+    /// the file. A channel that closes without this aborts the attempt, so
+    /// Imgur never receives a complete request for a refused upload.
+    Complete(UploadFields),
+}
+
+/// How many events (blocks of up to about [`SPOOL_BLOCK`] bytes) may wait
+/// for the upstream connection: beyond them, the client is read no faster
+/// than Imgur takes the bytes.
+const LIVE_BACKLOG: usize = 4;
+
+/// The handler's side of a live upload.
+pub struct LiveSender {
+    sender: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
+    started: bool,
+}
+
+/// The upstream side of a live upload.
+pub type LiveEvents = tokio::sync::mpsc::Receiver<LiveEvent>;
+
+/// A new live upload channel.
+pub fn live_channel() -> (LiveSender, LiveEvents) {
+    let (sender, events) = tokio::sync::mpsc::channel(LIVE_BACKLOG);
+    let sender = LiveSender {
+        sender: Some(sender),
+        started: false,
+    };
+    (sender, events)
+}
+
+impl LiveSender {
+    /// Passes on a block of `file` that went to its spool file (a file that
+    /// fits in memory never gets here). The first block starts the attempt.
+    pub async fn file_block(&mut self, file: &LiveFile<'_>, block: Bytes) {
+        if !self.started {
+            self.started = true;
+            let start = LiveEvent::File {
+                video: file.video,
+                file_name: file.file_name.to_owned(),
+                content_type: file.content_type.map(str::to_owned),
+            };
+            self.send(start).await;
+        }
+        self.send(LiveEvent::Chunk(block)).await;
+    }
+
+    /// The file ended. Only a file that spilled to disk goes live, and only
+    /// one per request.
+    pub fn file_end(&mut self) {
+        if !self.started {
+            self.sender = None;
+        }
+    }
+
+    /// The request was read and validated: completes a started attempt.
+    pub async fn complete(mut self, upload: &Upload) {
+        if self.started {
+            self.send(LiveEvent::Complete(upload.fields.clone())).await;
+        }
+    }
+
+    async fn send(&mut self, event: LiveEvent) {
+        if let Some(sender) = &self.sender {
+            // The attempt ended (answered or failed): the spool carries on alone.
+            if sender.send(event).await.is_err() {
+                self.sender = None;
+            }
+        }
+    }
+}
+
+/// The file part a [`LiveSender`] announces.
+pub struct LiveFile<'a> {
+    pub video: bool,
+    pub file_name: &'a str,
+    pub content_type: Option<&'a str>,
+}
+
 /// A finished spool: the bytes in memory or in a temp file that is deleted
 /// when the spool is dropped.
 #[derive(Debug)]
@@ -215,12 +297,41 @@ pub enum SpoolError {
     Io(#[from] io::Error),
 }
 
-/// Collects a file's chunks, in memory first, then on disk.
+/// Collects a file's chunks, in memory first, then on disk in blocks of
+/// [`SPOOL_BLOCK`] bytes. Each block is written on the blocking pool while
+/// the next one fills, and handed back so that a live upload can send the
+/// same bytes on without reading them from the disk again.
 pub struct SpoolWriter {
     limit: u64,
     len: u64,
-    memory: BytesMut,
-    file: Option<(tokio::io::BufWriter<tokio::fs::File>, tempfile::TempPath)>,
+    /// The whole file while it fits in memory, then the next block.
+    buffer: BytesMut,
+    file: Option<SpoolFile>,
+}
+
+struct SpoolFile {
+    file: std::sync::Arc<std::fs::File>,
+    path: tempfile::TempPath,
+    /// The block being written (one at a time, so they land in order).
+    writing: Option<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+impl SpoolFile {
+    async fn write(&mut self, block: Bytes) -> io::Result<()> {
+        self.wait().await?;
+        let file = std::sync::Arc::clone(&self.file);
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            (&*file).write_all(&block)
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> io::Result<()> {
+        match self.writing.take() {
+            Some(writing) => writing.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
 }
 
 impl SpoolWriter {
@@ -229,53 +340,65 @@ impl SpoolWriter {
         Self {
             limit,
             len: 0,
-            memory: BytesMut::new(),
+            buffer: BytesMut::new(),
             file: None,
         }
     }
 
-    /// Appends a chunk; fails as soon as the limit is passed.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
+    /// Appends a chunk; fails as soon as the limit is passed. Returns the
+    /// block that went to disk, if this chunk completed one.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<Option<Bytes>, SpoolError> {
         self.len += chunk.len() as u64;
         if self.len > self.limit {
             return Err(SpoolError::TooLarge { limit: self.limit });
         }
-        if self.file.is_none() && self.memory.len() + chunk.len() <= MEMORY_SPOOL_BYTES {
-            self.memory.extend_from_slice(chunk);
-            return Ok(());
+        self.buffer.extend_from_slice(chunk);
+        let full = match self.file {
+            None => MEMORY_SPOOL_BYTES,
+            Some(_) => SPOOL_BLOCK,
+        };
+        if self.buffer.len() <= full {
+            return Ok(None);
         }
         if self.file.is_none() {
             let (file, path) = tempfile::Builder::new()
                 .prefix("pixgate-upload-")
                 .tempfile()?
                 .into_parts();
-            let mut file = tokio::io::BufWriter::with_capacity(
-                SPOOL_WRITE_BUFFER,
-                tokio::fs::File::from_std(file),
-            );
-            file.write_all(&self.memory).await?;
-            self.memory = BytesMut::new();
-            self.file = Some((file, path));
+            self.file = Some(SpoolFile {
+                file: std::sync::Arc::new(file),
+                path,
+                writing: None,
+            });
         }
-        if let Some((file, _)) = &mut self.file {
-            file.write_all(chunk).await?;
+        let block = self.buffer.split().freeze();
+        self.buffer.reserve(SPOOL_BLOCK);
+        if let Some(file) = &mut self.file {
+            file.write(block.clone()).await?;
         }
-        Ok(())
+        Ok(Some(block))
     }
 
-    /// Finishes the spool.
-    pub async fn finish(self) -> Result<Spool, SpoolError> {
-        let storage = match self.file {
-            Some((mut file, path)) => {
-                file.flush().await?;
-                Storage::File(path)
-            }
-            None => Storage::Memory(self.memory.freeze()),
+    /// Whether the spool has spilled from memory to a temp file.
+    pub fn is_on_disk(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Finishes the spool; for a file on disk, also returns its last block.
+    pub async fn finish(mut self) -> Result<(Spool, Option<Bytes>), SpoolError> {
+        let len = self.len;
+        let buffer = self.buffer.split().freeze();
+        let Some(mut file) = self.file.take() else {
+            let storage = Storage::Memory(buffer);
+            return Ok((Spool { storage, len }, None));
         };
-        Ok(Spool {
-            storage,
-            len: self.len,
-        })
+        let last = (!buffer.is_empty()).then_some(buffer);
+        if let Some(block) = &last {
+            file.write(block.clone()).await?;
+        }
+        file.wait().await?;
+        let storage = Storage::File(file.path);
+        Ok((Spool { storage, len }, last))
     }
 }
 
@@ -284,22 +407,27 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_large_spool_goes_to_disk_and_is_removed_on_drop() {
+    async fn a_large_spool_goes_to_disk_in_blocks_and_is_removed_on_drop() {
         let mut writer = SpoolWriter::new(10 * 1024 * 1024);
-        let chunk = vec![7u8; 1024 * 1024];
-        for _ in 0..3 {
-            writer.write(&chunk).await.expect("written");
+        let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut blocks = Vec::new();
+        for _ in 0..4 {
+            blocks.extend(writer.write(&chunk).await.expect("written"));
         }
-        let spool = writer.finish().await.expect("finished");
-        assert_eq!(spool.len(), 3 * 1024 * 1024);
+        let (spool, last) = writer.finish().await.expect("finished");
+        blocks.extend(last);
+        assert_eq!(spool.len(), 4 * 1024 * 1024);
+        let handed_back: Vec<u8> = blocks.concat();
+        assert_eq!(
+            handed_back,
+            chunk.repeat(4),
+            "the blocks are the file, in order"
+        );
         let Storage::File(path) = &spool.storage else {
-            panic!("3 MiB should be on disk");
+            panic!("4 MiB should be on disk");
         };
         let path = path.to_path_buf();
-        assert_eq!(
-            std::fs::metadata(&path).expect("exists").len(),
-            3 * 1024 * 1024
-        );
+        assert_eq!(std::fs::read(&path).expect("readable"), handed_back);
         drop(spool);
         assert!(!path.exists(), "the temp file is removed");
     }

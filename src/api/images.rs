@@ -6,8 +6,9 @@ use crate::gateway::Gateway;
 use crate::model::{ImageId, ImageUpdate};
 use crate::startup::ClientTimeout;
 use crate::upload::{
-    validate_base64, validate_url, Base64Error, SpoolWriter, Upload, UploadFields, UploadFile,
-    UploadSource, IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES, VIDEO_MAX_BYTES,
+    live_channel, validate_base64, validate_url, Base64Error, LiveFile, LiveSender, SpoolWriter,
+    Upload, UploadFields, UploadFile, UploadSource, IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES,
+    VIDEO_MAX_BYTES,
 };
 use actix_multipart::{Field, Multipart};
 use actix_web::http::{header, StatusCode};
@@ -125,23 +126,31 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let upload = if content_type.starts_with("multipart/form-data") {
-        if content_length(&req).is_some_and(|len| len > VIDEO_MAX_BYTES + MULTIPART_OVERHEAD_BYTES)
-        {
+    let uploaded = if content_type.starts_with("multipart/form-data") {
+        let max_len = VIDEO_MAX_BYTES + MULTIPART_OVERHEAD_BYTES;
+        let len = content_length(&req);
+        if len.is_some_and(|len| len > max_len) {
             return Err(too_large(
                 "the request is larger than Imgur's 200 MiB video limit",
             ));
         }
-        read_multipart(Multipart::new(req.headers(), payload), pause).await?
+        // A large file starts going upstream while it still arrives.
+        let (live, events) = live_channel();
+        let (upload, first_attempt) = futures_util::future::join(
+            read_multipart(Multipart::new(req.headers(), payload), pause, live),
+            gateway.start_upload(events, len.unwrap_or(max_len)),
+        )
+        .await;
+        gateway.upload(&upload?, Some(first_attempt)).await?
     } else if content_type.starts_with("application/json") {
-        read_json_upload(&req, payload, pause).await?
+        let upload = read_json_upload(&req, payload, pause).await?;
+        gateway.upload(&upload, None).await?
     } else {
         return Err(Problem::new(
             ProblemKind::UnsupportedMediaType,
             "send multipart/form-data (image, video or url) or application/json (url or base64)",
         ));
     };
-    let uploaded = gateway.upload(&upload).await?;
     let mut response = HttpResponse::Created();
     response
         .insert_header((header::LOCATION, format!("/v1/images/{}", uploaded.id)))
@@ -165,7 +174,6 @@ fn too_large(detail: &str) -> Problem {
 
 const ONE_SOURCE: &str = "send exactly one of \"image\", \"video\" or \"url\"";
 
-/// Reads a multipart upload, spooling the file and stopping at its limit.
 /// The next chunk of a client's body, or 408 when the client pauses longer
 /// than `pause` (a slow or stuck client must not hold a worker forever).
 async fn within<T>(
@@ -180,7 +188,13 @@ async fn within<T>(
     })
 }
 
-async fn read_multipart(mut multipart: Multipart, pause: Duration) -> Result<Upload, Problem> {
+/// Reads a multipart upload, spooling the file and stopping at its limit;
+/// a large file also goes to `live` as it arrives.
+async fn read_multipart(
+    mut multipart: Multipart,
+    pause: Duration,
+    mut live: LiveSender,
+) -> Result<Upload, Problem> {
     let mut source: Option<UploadSource> = None;
     let mut fields = UploadFields::default();
     let mut seen: Vec<String> = Vec::new();
@@ -200,7 +214,7 @@ async fn read_multipart(mut multipart: Multipart, pause: Duration) -> Result<Upl
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "image" | "video" => {
-                let Some(file) = spool_file(&name, &mut field, pause).await? else {
+                let Some(file) = spool_file(&name, &mut field, pause, &mut live).await? else {
                     continue;
                 };
                 if source.replace(file).is_some() {
@@ -235,7 +249,9 @@ async fn read_multipart(mut multipart: Multipart, pause: Duration) -> Result<Upl
         }
     }
     let source = source.ok_or_else(|| Problem::invalid(ONE_SOURCE))?;
-    Ok(Upload::new(source, fields)?)
+    let checked = Upload::new(source, fields)?;
+    live.complete(&checked).await;
+    Ok(checked)
 }
 
 fn non_empty(text: String) -> Option<String> {
@@ -247,8 +263,21 @@ async fn spool_file(
     name: &str,
     field: &mut Field,
     pause: Duration,
+    live: &mut LiveSender,
 ) -> Result<Option<UploadSource>, Problem> {
     let is_video = name == "video";
+    // Control characters could break the upstream part's header.
+    let file_name = field
+        .content_disposition()
+        .and_then(|cd| cd.get_filename())
+        .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|n| !n.is_empty());
+    let content_type = field.content_type().map(|m| m.to_string());
+    let live_file = LiveFile {
+        video: is_video,
+        file_name: file_name.as_deref().unwrap_or(name),
+        content_type: content_type.as_deref(),
+    };
     let mut spool = SpoolWriter::new(if is_video {
         VIDEO_MAX_BYTES
     } else {
@@ -257,14 +286,15 @@ async fn spool_file(
     while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =
             chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
-        spool.write(&chunk).await?;
+        if let Some(block) = spool.write(&chunk).await? {
+            live.file_block(&live_file, block).await;
+        }
     }
-    let spool = spool.finish().await?;
-    let file_name = field
-        .content_disposition()
-        .and_then(|cd| cd.get_filename())
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
+    let (spool, last_block) = spool.finish().await?;
+    if let Some(block) = last_block {
+        live.file_block(&live_file, block).await;
+    }
+    live.file_end();
     if spool.is_empty() {
         return match file_name {
             None => Ok(None),
@@ -274,7 +304,7 @@ async fn spool_file(
     let file = UploadFile {
         spool,
         file_name: file_name.unwrap_or_else(|| name.to_owned()),
-        content_type: field.content_type().map(|m| m.to_string()),
+        content_type,
     };
     Ok(Some(if is_video {
         UploadSource::Video(file)

@@ -10,11 +10,15 @@ use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
-use crate::upload::{SpoolReader, Upload, UploadSource, SPOOL_READ_CHUNK};
+use crate::upload::{
+    LiveEvent, LiveEvents, SpoolReader, Upload, UploadFields, UploadSource, SPOOL_READ_CHUNK,
+};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, RequestBuilder};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +54,8 @@ pub struct ImgurClient {
     tokens: TokenManager,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// Set when Imgur answered a chunked upload with 411 Length Required.
+    chunked_refused: Arc<AtomicBool>,
 }
 
 impl ImgurClient {
@@ -77,6 +83,7 @@ impl ImgurClient {
             client_id: config.client_id.clone(),
             tokens,
             timeout: config.timeout,
+            chunked_refused: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -136,15 +143,105 @@ impl ImgurClient {
         .await
     }
 
-    /// `POST /3/image` with one of `image` (file, base64 or URL) or `video`.
-    /// The body is rebuilt from the spool for the replay after a refresh.
-    pub async fn upload(&self, upload: &Upload) -> Result<Reply<Bytes>, Error> {
+    /// `POST /3/image` with one of `image` (file, base64 or URL) or `video`,
+    /// from the spool, unless a live attempt ([`ImgurClient::upload_live`])
+    /// already got Imgur's answer. After a rejected token the body is
+    /// rebuilt from the spool for the one replay.
+    pub async fn upload(
+        &self,
+        upload: &Upload,
+        first_attempt: Option<LiveAttempt>,
+    ) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/image", self.api);
-        let timeout = self.timeout + Duration::from_secs(upload.size() / UPLOAD_BYTES_PER_SECOND);
-        self.send("upload", Auth::Either, timeout, || async {
-            Ok(self.http.post(&url).multipart(upload_form(upload).await?))
-        })
-        .await
+        let timeout = self.upload_timeout(upload.size());
+        let build = || async { Ok(self.http.post(&url).multipart(upload_form(upload).await?)) };
+        match first_attempt {
+            None | Some(LiveAttempt::NotStarted | LiveAttempt::Incomplete) => {
+                self.send("upload", Auth::Either, timeout, build).await
+            }
+            Some(LiveAttempt::Answered { token, result }) => match result {
+                Err(error) if matches!(error.kind, ErrorKind::InvalidToken) => {
+                    let token = self.after_rejection(token, false, error).await?;
+                    self.send_with("upload", Some(token), true, timeout, build)
+                        .await
+                }
+                result => result,
+            },
+        }
+    }
+
+    /// The first attempt at a file upload, sent while the client is still
+    /// sending the file: `POST /3/image` with a chunked multipart body made
+    /// from `events` (Imgur's format: the file, then `type` and the text
+    /// fields, as [`ImgurClient::upload`] sends them).
+    pub async fn upload_live(&self, mut events: LiveEvents, size_hint: u64) -> LiveAttempt {
+        if self.chunked_refused.load(Ordering::Relaxed) {
+            return LiveAttempt::NotStarted;
+        }
+        let Some(LiveEvent::File {
+            video,
+            file_name,
+            content_type,
+        }) = events.recv().await
+        else {
+            return LiveAttempt::NotStarted;
+        };
+        let token = match self.credentials(Auth::Either).await {
+            Ok(token) => token,
+            Err(error) => {
+                return LiveAttempt::Answered {
+                    token: None,
+                    result: Err(error),
+                }
+            }
+        };
+        let boundary = format!("pixgate-{:032x}", rand::random::<u128>());
+        let file = LiveFilePart {
+            video,
+            file_name,
+            content_type,
+        };
+        let completed = Arc::new(AtomicBool::new(false));
+        let request = self
+            .http
+            .post(format!("{}/image", self.api))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::wrap_stream(live_body(
+                events,
+                file,
+                boundary,
+                Arc::clone(&completed),
+            )));
+        let result = self
+            .attempt(
+                "upload",
+                token.as_ref(),
+                self.upload_timeout(size_hint),
+                request,
+            )
+            .await;
+        match result {
+            // A server that wants a Content-Length: every upload from the spool.
+            Err(error) if matches!(error.upstream_status, Some(411)) => {
+                tracing::warn!("Imgur refused a chunked upload (411); uploads wait for the whole file from now on");
+                self.chunked_refused.store(true, Ordering::Relaxed);
+                LiveAttempt::Incomplete
+            }
+            // Imgur cannot have stored a body that did not end.
+            Err(error) if error.upstream_status.is_none() && !completed.load(Ordering::Relaxed) => {
+                tracing::debug!(error = %error, "the live upload did not complete; sending it from the spool");
+                LiveAttempt::Incomplete
+            }
+            result => LiveAttempt::Answered { token, result },
+        }
+    }
+
+    /// An upload's time limit: the usual one plus time for its bytes.
+    fn upload_timeout(&self, size: u64) -> Duration {
+        self.timeout + Duration::from_secs(size / UPLOAD_BYTES_PER_SECOND)
     }
 
     /// `POST /3/image/{id}` with `title` and/or `description` (Imgur answers `true`).
@@ -235,80 +332,129 @@ impl ImgurClient {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<RequestBuilder, Error>>,
     {
-        let mut token = self.credentials(auth).await?;
-        let mut replayed = false;
-        loop {
-            let request = match &token {
-                Some(token) => build().await?.bearer_auth(token.value.expose()),
-                None => build().await?.header(
-                    reqwest::header::AUTHORIZATION,
-                    format!("Client-ID {}", self.client_id),
-                ),
-            };
-            let started = Instant::now();
-            let response = request.timeout(timeout).send().await.map_err(|e| {
-                let error = transport_error(&e);
-                self.metrics
-                    .upstream_call(endpoint, error_label(&error), started.elapsed());
-                error
-            })?;
-            let status = response.status().as_u16();
-            let rate_limits = RateLimits::from_headers(response.headers());
-            self.record_rate_limits(&rate_limits);
-            let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(wire::parse_retry_after);
-            let body = read_limited(response).await.map_err(|mut e| {
-                e.upstream_status = Some(status);
-                e
-            });
-            let outcome = match &body {
-                Ok(_) => status.to_string(),
-                Err(e) => error_label(e).to_owned(),
-            };
-            self.metrics
-                .upstream_call(endpoint, &outcome, started.elapsed());
-            let body = body?;
+        let token = self.credentials(auth).await?;
+        self.send_with(endpoint, token, false, timeout, build).await
+    }
 
-            if (200..300).contains(&status) {
-                return match wire::unwrap_data(&body) {
-                    Some(data) => Ok(Reply { data, rate_limits }),
-                    None => Err(Error {
-                        kind: ErrorKind::InvalidResponse {
-                            detail: format!("Imgur answered HTTP {status} with a body that is not its JSON format"),
-                        },
-                        upstream_status: Some(status),
-                        rate_limits,
-                    }),
-                };
+    /// [`ImgurClient::send`] with `token` (`None`: the app's client id);
+    /// `replayed` says the one replay was already used.
+    async fn send_with<F, Fut>(
+        &self,
+        endpoint: &'static str,
+        mut token: Option<AccessToken>,
+        mut replayed: bool,
+        timeout: Duration,
+        build: F,
+    ) -> Result<Reply<Bytes>, Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<RequestBuilder, Error>>,
+    {
+        loop {
+            let result = self
+                .attempt(endpoint, token.as_ref(), timeout, build().await?)
+                .await;
+            match result {
+                Err(error) if matches!(error.kind, ErrorKind::InvalidToken) => {
+                    token = Some(self.after_rejection(token, replayed, error).await?);
+                    replayed = true;
+                }
+                other => return other,
             }
-            let mut kind =
-                wire::classify_error(status, &content_type, &body, retry_after, &rate_limits);
-            if matches!(kind, ErrorKind::InvalidToken) {
-                kind = match token.take() {
-                    Some(rejected) if !replayed => {
-                        tracing::info!(status, "Imgur rejected the access token; refreshing and replaying once");
-                        token = Some(self.tokens.refresh_after_rejection(&rejected).await?);
-                        replayed = true;
-                        continue;
-                    }
-                    Some(_) => ErrorKind::AuthorizationRequired(
-                        "Imgur rejected a freshly refreshed access token. Authorize again and set IMGUR_REFRESH_TOKEN to the new refresh token.".into(),
-                    ),
-                    None => ErrorKind::Upstream {
-                        message: format!("Imgur refused the app's client id (HTTP {status}); check IMGUR_CLIENT_ID"),
-                    },
-                };
-            }
-            return Err(Error {
-                kind,
-                upstream_status: Some(status),
-                rate_limits,
-            });
         }
+    }
+
+    /// After Imgur rejected `token`: a refreshed token for the one replay,
+    /// or the error to answer.
+    async fn after_rejection(
+        &self,
+        token: Option<AccessToken>,
+        replayed: bool,
+        mut error: Error,
+    ) -> Result<AccessToken, Error> {
+        let status = error.upstream_status.unwrap_or_default();
+        error.kind = match token {
+            Some(rejected) if !replayed => {
+                tracing::info!(
+                    status,
+                    "Imgur rejected the access token; refreshing and replaying once"
+                );
+                return self.tokens.refresh_after_rejection(&rejected).await;
+            }
+            Some(_) => ErrorKind::AuthorizationRequired(
+                "Imgur rejected a freshly refreshed access token. Authorize again and set IMGUR_REFRESH_TOKEN to the new refresh token.".into(),
+            ),
+            None => ErrorKind::Upstream {
+                message: format!("Imgur refused the app's client id (HTTP {status}); check IMGUR_CLIENT_ID"),
+            },
+        };
+        Err(error)
+    }
+
+    /// One exchange: adds the credentials and the timeout, reads the answer
+    /// with a size bound, records it, and unwraps the envelope or sorts the
+    /// error (a rejected token stays [`ErrorKind::InvalidToken`]).
+    async fn attempt(
+        &self,
+        endpoint: &'static str,
+        token: Option<&AccessToken>,
+        timeout: Duration,
+        request: RequestBuilder,
+    ) -> Result<Reply<Bytes>, Error> {
+        let request = match token {
+            Some(token) => request.bearer_auth(token.value.expose()),
+            None => request.header(
+                reqwest::header::AUTHORIZATION,
+                format!("Client-ID {}", self.client_id),
+            ),
+        };
+        let started = Instant::now();
+        let response = request.timeout(timeout).send().await.map_err(|e| {
+            let error = transport_error(&e);
+            self.metrics
+                .upstream_call(endpoint, error_label(&error), started.elapsed());
+            error
+        })?;
+        let status = response.status().as_u16();
+        let rate_limits = RateLimits::from_headers(response.headers());
+        self.record_rate_limits(&rate_limits);
+        let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(wire::parse_retry_after);
+        let body = read_limited(response).await.map_err(|mut e| {
+            e.upstream_status = Some(status);
+            e
+        });
+        let outcome = match &body {
+            Ok(_) => status.to_string(),
+            Err(e) => error_label(e).to_owned(),
+        };
+        self.metrics
+            .upstream_call(endpoint, &outcome, started.elapsed());
+        let body = body?;
+
+        if (200..300).contains(&status) {
+            return match wire::unwrap_data(&body) {
+                Some(data) => Ok(Reply { data, rate_limits }),
+                None => Err(Error {
+                    kind: ErrorKind::InvalidResponse {
+                        detail: format!(
+                            "Imgur answered HTTP {status} with a body that is not its JSON format"
+                        ),
+                    },
+                    upstream_status: Some(status),
+                    rate_limits,
+                }),
+            };
+        }
+        Err(Error {
+            kind: wire::classify_error(status, &content_type, &body, retry_after, &rate_limits),
+            upstream_status: Some(status),
+            rate_limits,
+        })
     }
 
     /// Keeps the rate-limit gauges current (and warns when one runs low).
@@ -383,20 +529,100 @@ async fn upload_form(upload: &Upload) -> Result<Form, Error> {
                 .text("type", "base64")
         }
     };
-    let optional = [
-        ("title", &upload.title),
-        ("description", &upload.description),
-        ("album", &upload.album),
-        ("name", &upload.name),
-    ];
-    let mut form = optional
+    Ok(text_fields(&upload.fields)
         .into_iter()
-        .filter_map(|(name, value)| Some((name, value.clone()?)))
-        .fold(form, |form, (name, value)| form.text(name, value));
-    if upload.disable_audio {
-        form = form.text("disable_audio", "1");
+        .fold(form, |form, (name, value)| {
+            form.text(name, value.to_owned())
+        }))
+}
+
+/// The optional text fields Imgur receives after the media, in order.
+fn text_fields(fields: &UploadFields) -> Vec<(&'static str, &str)> {
+    let optional = [
+        ("title", &fields.title),
+        ("description", &fields.description),
+        ("album", &fields.album),
+        ("name", &fields.name),
+    ];
+    let mut text: Vec<(&'static str, &str)> = optional
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+        .collect();
+    if fields.disable_audio {
+        text.push(("disable_audio", "1"));
     }
-    Ok(form)
+    text
+}
+
+/// How a live upload went, for [`ImgurClient::upload`] to finish.
+pub enum LiveAttempt {
+    /// Nothing was sent: the file fit in memory, or the request had none.
+    NotStarted,
+    /// The request ended before its body did (the client's upload failed,
+    /// or the connection did), so Imgur cannot have stored it; or Imgur
+    /// wants a length. Upload again from the spool.
+    Incomplete,
+    /// Imgur answered (or the exchange failed after the whole body went),
+    /// with `token` as the credentials used.
+    Answered {
+        token: Option<AccessToken>,
+        result: Result<Reply<Bytes>, Error>,
+    },
+}
+
+/// The media part of a live upload.
+struct LiveFilePart {
+    video: bool,
+    file_name: String,
+    content_type: Option<String>,
+}
+
+/// The multipart body of a live upload: the media part's head, the chunks
+/// as they come, then `type`, the text fields and the closing boundary once
+/// the handler has read and validated everything. `completed` turns true
+/// when the last bytes are handed over; if the events stop before that,
+/// the body fails and the request is aborted.
+fn live_body(
+    events: LiveEvents,
+    file: LiveFilePart,
+    boundary: String,
+    completed: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let field = if file.video { "video" } else { "image" };
+    let file_name = file.file_name.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\""
+    );
+    if let Some(content_type) = &file.content_type {
+        head.push_str(&format!("\r\nContent-Type: {content_type}"));
+    }
+    head.push_str("\r\n\r\n");
+    let rest = futures_util::stream::unfold(Some(events), move |events| {
+        let boundary = boundary.clone();
+        let completed = Arc::clone(&completed);
+        async move {
+            let mut events = events?;
+            match events.recv().await {
+                Some(LiveEvent::Chunk(bytes)) => Some((Ok(bytes), Some(events))),
+                Some(LiveEvent::Complete(fields)) => {
+                    let mut tail = format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nfile\r\n");
+                    for (name, value) in text_fields(&fields) {
+                        tail.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+                    }
+                    tail.push_str(&format!("--{boundary}--\r\n"));
+                    completed.store(true, Ordering::Relaxed);
+                    Some((Ok(Bytes::from(tail)), None))
+                }
+                Some(LiveEvent::File { .. }) | None => Some((
+                    Err(std::io::Error::other(
+                        "the client's upload did not complete",
+                    )),
+                    None,
+                )),
+            }
+        }
+    });
+    futures_util::stream::once(async move { Ok(Bytes::from(head)) }).chain(rest)
 }
 
 /// Reads an answer's body, refusing more than [`MAX_RESPONSE_BYTES`].

@@ -9,7 +9,7 @@ mod token_store;
 mod tokens;
 mod wire;
 
-pub use client::{ImgurClient, Reply};
+pub use client::{ImgurClient, LiveAttempt, Reply};
 pub use error::{Error, ErrorKind, RateLimits};
 pub use token_store::{StoreError, StoredTokens, TokenStore};
 pub use tokens::{Account, AuthStatus, Grant, Mode, TokenManager};

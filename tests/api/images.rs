@@ -3,7 +3,7 @@
 
 use crate::helpers::{png, spawn_app, spawn_app_with, Options};
 use base64::Engine;
-use pixgate::fake_imgur::Endpoint;
+use pixgate::fake_imgur::{Endpoint, Fault, FaultKind};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -85,19 +85,37 @@ async fn multipart_image_upload_answers_201_with_location_and_reaches_imgur_inta
     assert_eq!(upload.fields.get("type").map(String::as_str), Some("file"));
 }
 
+/// A multipart form with a video of `len` bytes, then a title after it.
+fn video_form(len: usize) -> (Form, Vec<u8>) {
+    let mut bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    bytes[4..12].copy_from_slice(b"ftypisom");
+    let form = Form::new()
+        .part(
+            "video",
+            Part::bytes(bytes.clone())
+                .file_name("clip \"1\".mp4")
+                .mime_str("video/mp4")
+                .expect("mime"),
+        )
+        .text("title", "After the file");
+    (form, bytes)
+}
+
+/// The upload requests the fake received.
+fn uploads_received(app: &crate::helpers::TestApp) -> Vec<pixgate::fake_imgur::RecordedRequest> {
+    app.fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::Upload)
+        .collect()
+}
+
 #[tokio::test]
 async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
     let app = spawn_app().await;
-    // Larger than the in-memory spool, so it goes through a temp file.
-    let mut bytes = vec![0u8; 5 * 1024 * 1024 + 17];
-    bytes[4..12].copy_from_slice(b"ftypisom");
-    let form = Form::new().part(
-        "video",
-        Part::bytes(bytes.clone())
-            .file_name("clip.mp4")
-            .mime_str("video/mp4")
-            .expect("mime"),
-    );
+    // Larger than the in-memory spool, so it goes through a temp file and
+    // starts going upstream (chunked) while it still arrives.
+    let (form, bytes) = video_form(5 * 1024 * 1024 + 17);
 
     let response = app
         .http
@@ -118,13 +136,125 @@ async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
         (stored.size, stored.sha256),
         (bytes.len() as u64, sha256(&bytes))
     );
-    let upload = app
-        .fake
-        .requests()
-        .into_iter()
-        .find(|r| r.endpoint == Endpoint::Upload)
-        .expect("upload");
-    assert!(upload.fields.contains_key("video"), "{:?}", upload.fields);
+    assert_eq!(stored.title.as_deref(), Some("After the file"));
+    let uploads = uploads_received(&app);
+    assert_eq!(uploads.len(), 1);
+    let upload = &uploads[0];
+    assert_eq!(upload.content_length, None, "streamed, so chunked");
+    assert_eq!(
+        upload.fields.get("video").map(String::as_str),
+        Some("<file: 5242897 bytes>")
+    );
+    assert_eq!(upload.fields.get("type").map(String::as_str), Some("file"));
+    assert!(
+        upload
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer ")),
+        "{:?}",
+        upload.authorization
+    );
+}
+
+#[tokio::test]
+async fn a_small_file_goes_upstream_with_a_length_after_it_arrived_whole() {
+    let app = spawn_app().await;
+
+    upload_a_png(&app).await;
+
+    let uploads = uploads_received(&app);
+    assert_eq!(uploads.len(), 1);
+    assert!(
+        uploads[0].content_length.is_some(),
+        "sent from the memory spool"
+    );
+}
+
+#[tokio::test]
+async fn a_large_upload_refused_after_its_file_never_completes_at_imgur() {
+    let app = spawn_app().await;
+    for (case, extra) in [
+        ("unknown field", ("colour", "red")),
+        ("invalid album", ("album", "not/an/album")),
+    ] {
+        let (form, _) = video_form(3 * 1024 * 1024);
+
+        let response = app
+            .http
+            .post(app.url("/v1/images"))
+            .multipart(form.text(extra.0, extra.1))
+            .send()
+            .await
+            .expect("sent");
+
+        assert_eq!(response.status(), 400, "{case}");
+        assert_eq!(
+            app.fake.calls(Endpoint::Upload),
+            0,
+            "{case}: the streamed request was aborted, so Imgur got no upload"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_large_upload_that_imgur_fails_is_answered_502_and_not_sent_again() {
+    let app = spawn_app().await;
+    app.fake.inject(Fault {
+        endpoint: Some(Endpoint::Upload),
+        kind: FaultKind::ServerError(500),
+        times: 1,
+    });
+    let (form, _) = video_form(3 * 1024 * 1024);
+
+    let response = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 502);
+    assert_eq!(app.fake.calls(Endpoint::Upload), 1, "no second upload");
+}
+
+#[tokio::test]
+async fn an_upstream_that_wants_a_length_gets_uploads_from_the_spool_from_then_on() {
+    let app = spawn_app().await;
+    app.fake.inject(Fault {
+        endpoint: Some(Endpoint::Upload),
+        kind: FaultKind::ServerError(411),
+        times: 1,
+    });
+
+    for _ in 0..2 {
+        let (form, bytes) = video_form(3 * 1024 * 1024);
+        let response = app
+            .http
+            .post(app.url("/v1/images"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        let stored = app
+            .fake
+            .image(body["id"].as_str().expect("id"))
+            .expect("stored");
+        assert_eq!(stored.sha256, sha256(&bytes));
+    }
+
+    let lengths: Vec<Option<u64>> = uploads_received(&app)
+        .iter()
+        .map(|r| r.content_length)
+        .collect();
+    assert_eq!(lengths.len(), 3, "411, its replay, the next upload");
+    assert_eq!(lengths[0], None, "the first went chunked");
+    assert!(
+        lengths[1..].iter().all(Option::is_some),
+        "then every upload carries a Content-Length: {lengths:?}"
+    );
 }
 
 #[tokio::test]

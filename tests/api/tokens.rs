@@ -123,13 +123,18 @@ async fn a_rejected_token_is_refreshed_and_the_upload_replayed_once() {
         bytes.len() as u64,
         "the replay sent the whole file again"
     );
-    let images_created = app
+    let upload_lengths = app
         .fake
         .requests()
         .iter()
         .filter(|r| r.endpoint == Endpoint::Upload)
-        .count();
-    assert_eq!(images_created, 2);
+        .map(|r| r.content_length.is_some())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        upload_lengths,
+        [false, true],
+        "the first attempt streamed while the file arrived, the replay came from the spool"
+    );
 }
 
 #[tokio::test]

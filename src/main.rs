@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().init(),
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    // Panics as log events (JSON too, in the request's span). Their messages
+    // may be logged: secrets are `Secret`s, which print a placeholder.
+    std::panic::set_hook(Box::new(pixgate::api::middleware::report_panic));
     let args = cli.server;
     let outcome: Result<(), Box<dyn std::error::Error>> = match cli.command {
         None => actix_web::rt::System::new().block_on(serve(args)),

@@ -81,6 +81,7 @@ impl Application {
                     middleware::cors(&cors_origins),
                 ))
                 .wrap(TracingLogger::<PathOnlySpan>::new())
+                .wrap(from_fn(middleware::catch_panics))
                 .wrap(from_fn(middleware::request_id))
                 .app_data(gateway.clone())
                 .app_data(routes.clone())
@@ -125,7 +126,7 @@ impl Application {
 
 /// The request span, like tracing-actix-web's default but with the path
 /// instead of path and query: `/auth/login?key=...` must not reach a log.
-struct PathOnlySpan;
+pub(crate) struct PathOnlySpan;
 
 impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {

@@ -1,14 +1,18 @@
-//! Middleware around every route: request ids, HEAD, CORS.
+//! Middleware around every route: request ids, panics, HEAD, CORS.
 
+use crate::api::{Problem, ProblemKind};
 use crate::metrics::Metrics;
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
+use futures_util::FutureExt;
 use rand::RngCore;
+use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -48,9 +52,8 @@ impl RequestId {
     }
 }
 
-/// Gives every request an id and every response an `X-Request-Id`. (The
-/// middleware inside answers refusals as responses, not errors, so they
-/// get the header too.)
+/// Gives every request an id and every answer an `X-Request-Id`, errors
+/// from inside (such as [`catch_panics`]' 500) included.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -58,11 +61,71 @@ pub async fn request_id(
     let id = RequestId::from_request(&req);
     let value = HeaderValue::from_str(&id.0).ok();
     req.extensions_mut().insert(id);
-    let mut response = next.call(req).await?;
-    if let Some(value) = value {
-        response.headers_mut().insert(X_REQUEST_ID, value);
+    let outcome = next.call(req).await;
+    let Some(value) = value else {
+        return outcome;
+    };
+    match outcome {
+        Ok(mut response) => {
+            response.headers_mut().insert(X_REQUEST_ID, value);
+            Ok(response)
+        }
+        // actix renders an error only after the last middleware, and the
+        // request is gone by now (a `ServiceResponse` needs it), so render it
+        // here and pass the finished response on inside the error.
+        Err(error) => {
+            let mut response = error.error_response();
+            response.headers_mut().insert(X_REQUEST_ID, value);
+            Err(InternalError::from_response(error, response).into())
+        }
     }
-    Ok(response)
+}
+
+/// Answers a panic of anything inside it with a 500 problem instead of a
+/// dropped connection; the worker goes on serving. The client learns
+/// nothing of the panic. It logs nothing itself: [`report_panic`] has
+/// already logged the panic, with its location, inside the request's span
+/// (so with the request id), and a second line would only repeat it.
+///
+/// The answer is an error, not a response: a response needs the request,
+/// and a clone of it held across the call would make actix's router panic
+/// (it needs the only reference to mutate the request).
+pub async fn catch_panics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // The call is inside the future so that the synchronous part of the
+    // middleware inside (tracing, CORS) is caught too. Unwind safety: such
+    // a panic unwound just as far before this catch existed (tokio caught
+    // it and the connection was dropped); only the answer changes.
+    let outcome = AssertUnwindSafe(async move { next.call(req).await })
+        .catch_unwind()
+        .await;
+    outcome.unwrap_or_else(|_panic| {
+        Err(Problem::new(
+            ProblemKind::Internal,
+            "an internal error occurred; the gateway's log has the details under this request's X-Request-Id",
+        )
+        .into())
+    })
+}
+
+/// The panic hook `main` installs: reports a panic (message and location)
+/// as an `error` event, so it follows `PIXGATE_LOG_FORMAT` and carries the
+/// current span (a request's id), instead of the default hook's raw line on
+/// stderr. Logging the message is safe: secrets are
+/// [`Secret`](crate::secret::Secret)s, whose `Display` and `Debug` print a
+/// placeholder.
+pub fn report_panic(info: &PanicHookInfo<'_>) {
+    // `payload_as_str` would do this, but is newer than our rust-version.
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)");
+    let location = info.location().map(tracing::field::display);
+    tracing::error!(panic.location = location, "panicked: {message}");
 }
 
 /// Counts and times every answered request by route pattern (not by
@@ -131,4 +194,147 @@ pub fn cors(origins: &[String]) -> Cors {
         ])
         .max_age(600);
     cors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::startup::PathOnlySpan;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, App, HttpResponse};
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use tracing_actix_web::TracingLogger;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    const SECRET_VALUE: &str = "refresh-token-that-must-never-leak";
+    const PANIC_MESSAGE: &str = "refreshing with";
+
+    async fn panics() -> HttpResponse {
+        panic!("{PANIC_MESSAGE} {} failed", Secret::new(SECRET_VALUE));
+    }
+
+    /// Log output captured in memory.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl Logs {
+        fn lines(&self) -> Vec<String> {
+            let bytes = self.0.lock().expect("logs lock").clone();
+            String::from_utf8(bytes)
+                .expect("UTF-8 logs")
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    impl io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("logs lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl MakeWriter<'_> for Logs {
+        type Writer = Logs;
+
+        fn make_writer(&self) -> Logs {
+            self.clone()
+        }
+    }
+
+    /// Installs [`report_panic`] as `main` does, with the previous hook
+    /// after it: the hook is process-wide, and other tests' failures must
+    /// still print.
+    fn install_panic_hook() {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report_panic(info);
+            previous(info);
+        }));
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_handler_is_answered_500_and_logged_without_secrets_and_the_next_request_is_served(
+    ) {
+        // Arrange: logs at TRACE on this thread, which runs the service too.
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(logs.clone())
+            .finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
+        install_panic_hook();
+        // The outermost three of `startup`'s middleware, in its order.
+        let app = test::init_service(
+            App::new()
+                .wrap(TracingLogger::<PathOnlySpan>::new())
+                .wrap(from_fn(catch_panics))
+                .wrap(from_fn(request_id))
+                .route("/panics", web::get().to(panics))
+                .route("/works", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+
+        // Act
+        let error =
+            test::try_call_service(&app, test::TestRequest::get().uri("/panics").to_request())
+                .await
+                .err()
+                .expect("the panic is answered with an error");
+        // What actix's dispatcher sends for an error.
+        let panicked = error.error_response();
+        let works =
+            test::call_service(&app, test::TestRequest::get().uri("/works").to_request()).await;
+
+        // Assert
+        assert_eq!(panicked.status(), 500);
+        assert_eq!(
+            panicked.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        let request_id = panicked
+            .headers()
+            .get(&X_REQUEST_ID)
+            .expect("the 500 carries X-Request-Id")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = actix_web::body::to_bytes(panicked.into_body())
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let problem: serde_json::Value = serde_json::from_str(&body).expect("JSON problem");
+        assert_eq!(problem["type"], "urn:pixgate:problem:internal");
+        assert_eq!(problem["status"], 500);
+        assert!(!body.contains(SECRET_VALUE), "secret in body: {body}");
+        assert!(
+            !body.contains(PANIC_MESSAGE),
+            "panic message in body: {body}"
+        );
+        assert_eq!(works.status(), 200, "the service serves on after a panic");
+
+        let lines = logs.lines();
+        assert!(
+            lines.iter().all(|line| !line.contains(SECRET_VALUE)),
+            "secret in logs: {lines:#?}"
+        );
+        let reports: Vec<_> = lines
+            .iter()
+            .filter(|line| line.contains("panicked"))
+            .collect();
+        assert_eq!(reports.len(), 1, "one report of the panic: {lines:#?}");
+        assert!(
+            reports[0].contains(&request_id) && reports[0].contains("src/api/middleware.rs"),
+            "the report names the request id and the location: {}",
+            reports[0]
+        );
+    }
 }

@@ -719,6 +719,11 @@ pub async fn upload(b: &mut Bench) -> Result<(), Error> {
         }
     }
     let peak = gateway.memory()?;
+    // The last spool file is deleted just after the answer: allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while gateway.spool_files() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let spool_left = gateway.spool_files();
     gateway.stop();
 

@@ -94,6 +94,19 @@ impl Upload {
         Ok(Self { source, fields })
     }
 
+    /// Drops the upload; a spool file is deleted on the blocking pool, since
+    /// unlinking hundreds of MiB takes milliseconds an answer need not wait.
+    pub fn drop_in_background(self) {
+        let on_disk = matches!(
+            &self.source,
+            UploadSource::Image(file) | UploadSource::Video(file)
+                if matches!(file.spool.storage, Storage::File(_))
+        );
+        if on_disk {
+            tokio::task::spawn_blocking(move || drop(self));
+        }
+    }
+
     /// Bytes to send (for the upload's timeout).
     pub fn size(&self) -> u64 {
         match &self.source {

@@ -141,7 +141,10 @@ pub async fn upload(
             gateway.start_upload(events, len.unwrap_or(max_len)),
         )
         .await;
-        gateway.upload(&upload?, Some(first_attempt)).await?
+        let upload = upload?;
+        let uploaded = gateway.upload(&upload, Some(first_attempt)).await;
+        upload.drop_in_background();
+        uploaded?
     } else if content_type.starts_with("application/json") {
         let upload = read_json_upload(&req, payload, pause).await?;
         gateway.upload(&upload, None).await?

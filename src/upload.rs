@@ -1,12 +1,14 @@
 //! An upload as the gateway holds it between the client and Imgur.
 //!
-//! The client's file is spooled, not streamed straight through: Imgur may
-//! reject the access token mid-upload, and the contract replays the upload
-//! once after a refresh, so the body must be readable twice. Small files stay
-//! in memory; larger ones go to a temp file that is removed when the upload
-//! is dropped (success, failure or client disconnect alike). The size limit
-//! is enforced while spooling, so an oversized upload is refused before
-//! anything is forwarded and without buffering it.
+//! The client's file is spooled: Imgur may reject the access token
+//! mid-upload, and the contract replays the upload once after a refresh, so
+//! the body must be readable twice. Small files stay in memory; larger ones
+//! go to a temp file that is removed when the upload is dropped (success,
+//! failure or client disconnect alike). A file that spills to disk is also
+//! sent on while it arrives ([`LiveEvent`]), so that a large upload costs
+//! little more than its way to Imgur. The size limit and the other fields
+//! are checked while spooling; a refused upload is never completed
+//! upstream, and an oversized one is never buffered.
 
 use crate::model::{ImageId, InvalidInput};
 use base64::Engine;

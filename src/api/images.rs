@@ -107,7 +107,7 @@ impl utoipa::ToSchema for ImageUpdateBody {}
         (status = 201, description = "Uploaded", body = Image,
             headers(("Location" = String, description = "/v1/images/{id} of the new image"))),
         (status = 400, description = "Missing, duplicate or invalid fields, or Imgur refused the media", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Image over 10 MiB or video over 200 MiB; nothing was forwarded", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Image over 10 MiB or video over 200 MiB; Imgur received no upload", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The client paused longer than PIXGATE_CLIENT_TIMEOUT while sending the body", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither multipart/form-data nor application/json", body = Problem, content_type = "application/problem+json")
     )

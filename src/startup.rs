@@ -130,7 +130,6 @@ pub(crate) struct PathOnlySpan;
 
 impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let route = request.match_pattern().unwrap_or_else(|| "default".into());
         let request_id = request
             .extensions()
             .get::<RequestId>()
@@ -140,7 +139,8 @@ impl RootSpanBuilder for PathOnlySpan {
             "HTTP request",
             request_id = %request_id,
             http.method = %request.method(),
-            http.route = %route,
+            // Recorded at the end: before routing it would cost a regex match.
+            http.route = tracing::field::Empty,
             http.target = %request.path(),
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
@@ -153,6 +153,10 @@ impl RootSpanBuilder for PathOnlySpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
+        if let Ok(response) = outcome {
+            let route = response.request().match_pattern();
+            span.record("http.route", route.as_deref().unwrap_or("default"));
+        }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }

@@ -135,15 +135,14 @@ pub async fn record_metrics(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
+        // After routing the pattern is an index lookup; before, a regex match.
+        let route = response.request().match_pattern();
         metrics.http_request(
-            &route,
+            route.as_deref().unwrap_or("unmatched"),
             method.as_str(),
             response.status().as_u16(),
             started.elapsed(),

@@ -62,7 +62,7 @@ impl RateLimits {
 
 /// A failed Imgur call: what happened, the HTTP status Imgur answered (if it
 /// answered), and its rate-limit headers.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{kind}")]
 pub struct Error {
     pub kind: ErrorKind,
@@ -95,7 +95,7 @@ impl Error {
 }
 
 /// The kinds of failure, each mapped to one HTTP status by the API layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ErrorKind {
     /// No user authorization, or Imgur rejected the refresh token (403).
     #[error("{0}")]

@@ -5,13 +5,14 @@
 //!
 //! Concurrency: the current tokens sit behind a `std::sync::Mutex` that is
 //! never held across an `.await`, so the common case (a valid token) costs
-//! one uncontended lock. Refreshes and logins are serialized by a
-//! `tokio::sync::Mutex` that *is* held across the token request: whoever
-//! waits on it re-checks the state afterwards and finds the new token, so any
-//! number of concurrent callers cause one token request (single flight).
-//! Token requests run in spawned tasks, so a client that disconnects midway
-//! cannot cancel them halfway: Imgur may already have rotated the refresh
-//! token, and the new one must reach the file.
+//! one uncontended lock. A refresh is one shared task (a "flight"): every
+//! caller that needs a refresh while one runs awaits the same one, and all
+//! of them wake together when it ends, so any number of concurrent callers
+//! cause one token request (single flight). Refreshes, logins and logouts
+//! are also serialized by a `tokio::sync::Mutex` held across the token
+//! request. Token requests run in spawned tasks, so a client that
+//! disconnects midway cannot cancel them halfway: Imgur may already have
+//! rotated the refresh token, and the new one must reach the file.
 //!
 //! Another process (`pixgate login` or `logout` in a terminal) may replace
 //! the token file: every access compares the file's stamp (inode, mtime,
@@ -23,6 +24,7 @@ use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -157,7 +159,12 @@ struct Inner {
     retrying_save: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// The refresh in progress, if any.
+    flight: Mutex<Option<Flight>>,
 }
+
+/// A refresh that any number of callers await; cloning it is cheap.
+type Flight = Shared<BoxFuture<'static, Result<AccessToken, Error>>>;
 
 #[derive(Default)]
 struct State {
@@ -226,6 +233,7 @@ impl TokenManager {
                     ..State::default()
                 }),
                 refresh_lock: tokio::sync::Mutex::new(()),
+                flight: Mutex::new(None),
             }),
         })
     }
@@ -355,43 +363,58 @@ impl TokenManager {
         if let Some(token) = self.inner.replaced(rejected.as_ref())? {
             return Ok(token);
         }
+        let token = self.join_flight(rejected.clone()).await?;
+        if rejected.as_ref() != Some(&token) {
+            return Ok(token);
+        }
+        // The flight this caller joined brought back the very token Imgur
+        // rejected (it ended as the rejection came in): one more refresh.
+        self.join_flight(rejected).await
+    }
+
+    /// Awaits the refresh in progress, or starts one.
+    fn join_flight(&self, rejected: Option<AccessToken>) -> Flight {
+        let mut flight = lock(&self.inner.flight);
+        if let Some(flight) = &*flight {
+            return flight.clone();
+        }
         let inner = Arc::clone(&self.inner);
-        run_to_completion(async move {
-            let _single_flight = inner.refresh_lock.lock().await;
-            // Re-check: the caller before us in this process may have
-            // refreshed (then no file lock is needed)...
-            if let Some(token) = inner.replaced(rejected.as_ref())? {
-                return Ok(token);
-            }
-            // ...or another process, through the token file, re-read here.
-            let _other_processes = inner.lock_file().await?;
-            if let Some(token) = inner.replaced(rejected.as_ref())? {
-                return Ok(token);
-            }
-            let refreshed = inner.refresh_locked().await;
-            if inner.lock().unsaved {
-                Inner::keep_saving(&inner);
-            }
+        // Stored before the task can end (the task clears it under the same
+        // lock), so a finished flight is never left behind.
+        let started = run_to_completion(async move {
+            let refreshed = inner.refresh_once(rejected).await;
+            *lock(&inner.flight) = None;
             refreshed
         })
-        .await
+        .boxed()
+        .shared();
+        *flight = Some(started.clone());
+        started
     }
 }
 
-/// Runs `work` in its own task so that dropping the caller (a client that
-/// disconnected) cannot stop it halfway.
-async fn run_to_completion<T: Send + 'static>(
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts `work` in its own task now, so that dropping the caller (a
+/// client that disconnected) cannot stop it halfway; await the result.
+fn run_to_completion<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
-) -> Result<T, Error> {
+) -> impl std::future::Future<Output = Result<T, Error>> + Send + 'static {
     // The task keeps the caller's span, so its log lines carry the request id.
-    tokio::spawn(work.instrument(tracing::Span::current()))
-        .await
-        .unwrap_or_else(|join| {
+    let task = tokio::spawn(work.instrument(tracing::Span::current()));
+    async move {
+        task.await.unwrap_or_else(|join| {
             tracing::error!(error = %join, "token task failed");
             Err(Error::local(ErrorKind::Unreachable(
                 "the token request failed unexpectedly".into(),
             )))
         })
+    }
 }
 
 /// Runs a token-file operation on the blocking pool.
@@ -411,6 +434,30 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Inner {
+    /// One refresh, unless the state or the token file (another process)
+    /// already holds a usable token other than `rejected`.
+    async fn refresh_once(
+        self: &Arc<Self>,
+        rejected: Option<AccessToken>,
+    ) -> Result<AccessToken, Error> {
+        let _single_flight = self.refresh_lock.lock().await;
+        // Re-check: a login may have just finished (then no file lock is
+        // needed)...
+        if let Some(token) = self.replaced(rejected.as_ref())? {
+            return Ok(token);
+        }
+        // ...or another process refreshed, through the token file, re-read here.
+        let _other_processes = self.lock_file().await?;
+        if let Some(token) = self.replaced(rejected.as_ref())? {
+            return Ok(token);
+        }
+        let refreshed = self.refresh_locked().await;
+        if self.lock().unsaved {
+            Inner::keep_saving(self);
+        }
+        refreshed
+    }
+
     /// Waits for the other processes sharing the token file to finish
     /// their refresh (Imgur rotates refresh tokens: two processes
     /// refreshing with the same one would lock each other out).
@@ -423,10 +470,7 @@ impl Inner {
     /// replaced or deleted it.
     fn lock(&self) -> MutexGuard<'_, State> {
         let stamp = self.store.stamp();
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         if stamp != state.stamp {
             match self.store.load() {
                 Ok(loaded) => {
@@ -720,10 +764,7 @@ impl Inner {
         unsaved: bool,
     ) {
         let stamp = self.store.stamp();
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = lock(&self.state);
         *state = State {
             tokens,
             refresh_at: token

@@ -194,7 +194,7 @@ fn method(s: &Settings) -> Vec<String> {
         "The gateway is the release binary, a fresh process per scenario, with its defaults (one worker per core, `RUST_LOG=info`) in an empty working directory; figures from `/proc/<pid>/status` (VmRSS now, VmHWM peak).".into(),
         "nginx: Debian's package, unprivileged, its own prefix and config (`daemon off`, one worker process per core, `access_log off`, `keepalive_requests 1000000`, `sendfile on`), serving the gateway's exact favorites bytes from a file.".into(),
         format!(
-            "Refresh storm: 1000 concurrent requests right after the fake invalidated every access token, the fake's token endpoint delayed 50 ms; {} run(s) with the connections already open (a first identical burst opened them, a second, with a valid token, is the baseline shown for context) and one with 1000 new connections; the client is a reqwest client in the harness.",
+            "Refresh storm: 1000 concurrent requests right after the gateway's access token expired (the fake issues 4 s tokens for it; the gateway refreshes a token that short-lived in its last 2 s, and the storm starts after that point), the fake's token endpoint delayed 50 ms; {} run(s) with the connections already open (a first identical burst opened them, a second, with a valid token, is the baseline shown for context), one with 1000 new connections, and, for context, one where the fake instead rejects the still-unexpired token (every request gets Imgur's invalid-token 403 first, then the one refresh, then its replay); the client is a reqwest client in the harness.",
             s.storm_runs
         ),
         format!(

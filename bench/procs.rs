@@ -42,6 +42,52 @@ impl Memory {
     }
 }
 
+/// CPU time used so far, in seconds (user + system, 10 ms resolution):
+/// by this process (the harness, where the fake Imgur runs), by its
+/// children that have exited (each `oha` run), and by `pid` (a gateway).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    pub harness: f64,
+    pub finished_children: f64,
+    pub gateway: f64,
+}
+
+impl CpuTimes {
+    pub fn now(gateway: u32) -> Result<Self, Error> {
+        let ticks = |pid: &str, fields: [usize; 2]| -> Result<f64, Error> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+            // Fields after the command name, which may hold spaces.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let values: Vec<&str> = rest.split_whitespace().collect();
+            let mut sum = 0.0;
+            for field in fields {
+                // `field` counts from 1 as in proc(5); `rest` starts at field 3.
+                let value: f64 = values
+                    .get(field - 3)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("no field {field} in /proc/{pid}/stat"))?;
+                sum += value;
+            }
+            // USER_HZ is 100 on Linux.
+            Ok(sum / 100.0)
+        };
+        Ok(Self {
+            harness: ticks("self", [14, 15])?,
+            finished_children: ticks("self", [16, 17])?,
+            gateway: ticks(&gateway.to_string(), [14, 15])?,
+        })
+    }
+
+    /// What was used between `earlier` and `self`.
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            harness: self.harness - earlier.harness,
+            finished_children: self.finished_children - earlier.finished_children,
+            gateway: self.gateway - earlier.gateway,
+        }
+    }
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> Result<u16, Error> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

@@ -3,7 +3,7 @@
 //! run's raw figures for the details.
 
 use crate::load::{Load, Measured};
-use crate::procs::{Error, GatewayOptions, GatewayProcess, Memory, NginxProcess};
+use crate::procs::{CpuTimes, Error, GatewayOptions, GatewayProcess, Memory, NginxProcess};
 use crate::report::{list, median, mib, Row};
 use bytes::Bytes;
 use futures_util::{future, stream, StreamExt};
@@ -341,11 +341,29 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
         s.unloaded_duration,
         s.runs,
     )?;
+    // Where the CPU goes, per request, in one more run of each side.
+    let cpu_run = |url: &str, headers: &[String]| -> Result<(CpuTimes, Measured), Error> {
+        let before = CpuTimes::now(gateway.pid())?;
+        let measured = b.load(url, headers, s.connections, s.duration)?;
+        Ok((CpuTimes::now(gateway.pid())?.since(&before), measured))
+    };
+    let (g_cpu, g_cpu_run) = cpu_run(&url, &[])?;
+    let (r_cpu, r_cpu_run) = cpu_run(&direct_url, &auth)?;
     let memory = gateway.memory()?;
     gateway.stop();
 
     let c = b.settings.connections;
     let clean = failed(&g) == 0 && failed(&g1) == 0;
+    let per_request = |cpu: f64, m: &Measured| cpu * 1e6 / (m.ok + m.failed).max(1) as f64;
+    let g_gateway_us = per_request(g_cpu.gateway, &g_cpu_run);
+    let g_fake_us = per_request(g_cpu.harness, &g_cpu_run);
+    let g_oha_us = per_request(g_cpu.finished_children, &g_cpu_run);
+    let r_fake_us = per_request(r_cpu.harness, &r_cpu_run);
+    let r_oha_us = per_request(r_cpu.finished_children, &r_cpu_run);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let used = |cpu: &CpuTimes| {
+        (cpu.gateway + cpu.harness + cpu.finished_children) / s.duration.as_secs_f64()
+    };
     let (g_rps, r_rps) = (med(&g, |m| m.rps), med(&r, |m| m.rps));
     let (g_p50, r_p50) = (med(&g, |m| m.p50_ms), med(&r, |m| m.p50_ms));
     let (g_p99, r_p99) = (med(&g, |m| m.p99_ms), med(&r, |m| m.p99_ms));
@@ -376,6 +394,21 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
             .reference(format!("{r1_p50:.3} ms"))
             .ratio_text(format!("+{:.3} ms", g1_p50 - r1_p50)),
     );
+    b.rows.push(
+        Row::new(NAME, format!("CPU per request, {c} connections"))
+            .gateway(format!(
+                "{:.0} µs (gateway {g_gateway_us:.0} + fake {g_fake_us:.0} + oha {g_oha_us:.0})",
+                g_gateway_us + g_fake_us + g_oha_us
+            ))
+            .reference(format!(
+                "{:.0} µs (fake {r_fake_us:.0} + oha {r_oha_us:.0})",
+                r_fake_us + r_oha_us
+            ))
+            .ratio_text(format!(
+                "{:.2}x (throughput ratio if CPU-bound)",
+                (r_fake_us + r_oha_us) / (g_gateway_us + g_fake_us + g_oha_us)
+            )),
+    );
     b.detail(
         NAME,
         vec![
@@ -385,6 +418,18 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
             "1 connection:".into(),
             summarize("pixgate", &g1),
             summarize("direct", &r1),
+            format!(
+                "CPU accounting (one more {c}-connection run per side; /proc/<pid>/stat, 10 ms ticks): through the gateway {:.0} req/s used {:.2} of {cores:.0} cores (gateway {:.2} s, fake {:.2} s, oha {:.2} s); direct {:.0} req/s used {:.2} cores (fake {:.2} s, oha {:.2} s)",
+                g_cpu_run.rps,
+                used(&g_cpu),
+                g_cpu.gateway,
+                g_cpu.harness,
+                g_cpu.finished_children,
+                r_cpu_run.rps,
+                used(&r_cpu),
+                r_cpu.harness,
+                r_cpu.finished_children,
+            ),
             format!(
                 "gateway after the runs: VmRSS {}, VmHWM {}",
                 mib(memory.rss_kib),
@@ -434,15 +479,37 @@ impl Storm {
 /// replays. `warm`: the client's and the gateway's connections are opened
 /// by an identical burst before (so only the refresh is measured);
 /// otherwise every connection is new.
-async fn storm_once(b: &Bench, warm: bool) -> Result<Storm, Error> {
+/// How the storm's access token stops working.
+#[derive(Clone, Copy, PartialEq)]
+enum Expiry {
+    /// It reaches its expiry time: the gateway refreshes before calling
+    /// Imgur (the scenario).
+    Expired,
+    /// Imgur rejects it before its time (revoked): every request first gets
+    /// Imgur's invalid-token 403, then the one refresh, then its replay.
+    Rejected,
+}
+
+/// Lifetime of the storm's access tokens in the [`Expiry::Expired`] runs:
+/// the gateway refreshes a token within half its lifetime of the end (for
+/// tokens under two minutes), so these count as expired after 2 s.
+const STORM_TOKEN_LIFETIME: Duration = Duration::from_secs(4);
+
+async fn storm_once(b: &Bench, warm: bool, expiry: Expiry) -> Result<Storm, Error> {
+    let usual_lifetime = b.fake.config().access_token_lifetime;
+    if expiry == Expiry::Expired {
+        b.fake.set_access_token_lifetime(STORM_TOKEN_LIFETIME);
+    }
     let gateway = b.gateway(
-        if warm {
-            "storm"
-        } else {
-            "storm-new-connections"
+        match (warm, expiry) {
+            (true, Expiry::Expired) => "storm",
+            (true, Expiry::Rejected) => "storm-rejected",
+            (false, _) => "storm-new-connections",
         },
         60,
     )?;
+    // The gateway takes its first token after this.
+    let first_token_after = Instant::now();
     let id = b
         .fake
         .favorite_ids()
@@ -488,9 +555,20 @@ async fn storm_once(b: &Bench, warm: bool) -> Result<Storm, Error> {
             baseline_p100_ms = Some(p100(&valid));
         }
     }
+    if expiry == Expiry::Expired {
+        // The token in hand (taken at the first request) now reaches the
+        // point where the gateway refreshes it before use: sleep past it.
+        let due = first_token_after + STORM_TOKEN_LIFETIME / 2 + Duration::from_millis(200);
+        if Instant::now() + Duration::from_millis(100) > due {
+            return Err("the warm-up bursts outlasted the storm token's lifetime".into());
+        }
+        tokio::time::sleep_until(due.into()).await;
+    }
     b.fake.set_token_delay(TOKEN_DELAY);
     let before = b.fake.calls(Endpoint::Token);
-    b.fake.expire_access_tokens();
+    if expiry == Expiry::Rejected {
+        b.fake.expire_access_tokens();
+    }
     let started = Instant::now();
     // When the token request reaches the fake (which answers TOKEN_DELAY later).
     let token_arrival = async {
@@ -503,6 +581,7 @@ async fn storm_once(b: &Bench, warm: bool) -> Result<Storm, Error> {
     let (answers, token_at) = future::join(burst(), token_arrival).await;
     let token_requests = b.fake.calls(Endpoint::Token) - before;
     b.fake.set_token_delay(Duration::ZERO);
+    b.fake.set_access_token_lifetime(usual_lifetime);
     gateway.stop();
     let ok = answers.iter().filter(|(status, _)| *status == 200).count();
     let latencies: Vec<f64> = answers
@@ -564,9 +643,10 @@ pub async fn storm(b: &mut Bench) -> Result<(), Error> {
     const NAME: &str = "refresh storm, 1000 concurrent";
     let mut runs = Vec::new();
     for _ in 0..b.settings.storm_runs {
-        runs.push(storm_once(b, true).await?);
+        runs.push(storm_once(b, true, Expiry::Expired).await?);
     }
-    let cold = storm_once(b, false).await?;
+    let cold = storm_once(b, false, Expiry::Expired).await?;
+    let rejected = storm_once(b, true, Expiry::Rejected).await?;
     let direct_p100 = direct_burst_p100(b).await?;
     let baseline_p100 = median(
         &runs
@@ -616,6 +696,18 @@ pub async fn storm(b: &mut Bench) -> Result<(), Error> {
     b.rows.push(
         Row::new(
             NAME,
+            "context: p100 when Imgur rejects the token before its time (403, refresh, replay)",
+        )
+        .gateway(format!(
+            "{:.1} ms ({} token request, {}/{STORM_REQUESTS} answered 200)",
+            rejected.p100_ms, rejected.token_requests, rejected.ok
+        ))
+        .reference(format!("{} ms", TOKEN_DELAY.as_millis()))
+        .ratio_of(rejected.p100_ms, TOKEN_DELAY.as_secs_f64() * 1000.0),
+    );
+    b.rows.push(
+        Row::new(
+            NAME,
             "context: p100 of the same burst with a valid token (no refresh)",
         )
         .gateway(format!("{baseline_p100:.1} ms"))
@@ -628,6 +720,10 @@ pub async fn storm(b: &mut Bench) -> Result<(), Error> {
         .map(|(i, r)| format!("run {} (connections open): {}", i + 1, r.line()))
         .collect();
     lines.push(format!("new connections: {}", cold.line()));
+    lines.push(format!(
+        "token rejected by Imgur before its time: {}",
+        rejected.line()
+    ));
     lines.push(format!(
         "the same burst straight to the fake (valid token, open connections): p100 {direct_p100:.1} ms"
     ));

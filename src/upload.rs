@@ -233,8 +233,9 @@ impl LiveSender {
         self.send(LiveEvent::Chunk(block)).await;
     }
 
-    /// The file ended. Only a file that spilled to disk goes live, and only
-    /// one per request.
+    /// The request's file ended. Only a file that spilled to disk goes
+    /// live, and only one per request (an unused, empty form field before
+    /// it does not count).
     pub fn file_end(&mut self) {
         if !self.started {
             self.sender = None;

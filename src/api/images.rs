@@ -297,13 +297,13 @@ async fn spool_file(
     if let Some(block) = last_block {
         live.file_block(&live_file, block).await;
     }
-    live.file_end();
     if spool.is_empty() {
         return match file_name {
             None => Ok(None),
             Some(_) => Err(Problem::invalid(format!("the \"{name}\" file is empty"))),
         };
     }
+    live.file_end();
     let file = UploadFile {
         spool,
         file_name: file_name.unwrap_or_else(|| name.to_owned()),

@@ -157,6 +157,35 @@ async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
 }
 
 #[tokio::test]
+async fn an_unused_image_field_before_a_large_video_does_not_stop_it_streaming() {
+    let app = spawn_app().await;
+    // Swagger UI and HTML forms send every file field, the unused ones empty.
+    let bytes = vec![9u8; 3 * 1024 * 1024];
+    let form = Form::new()
+        .part("image", Part::bytes(Vec::new()))
+        .part("video", Part::bytes(bytes.clone()).file_name("clip.mp4"));
+
+    let response = app
+        .http
+        .post(app.url("/v1/images"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    let stored = app
+        .fake
+        .image(body["id"].as_str().expect("id"))
+        .expect("stored");
+    assert_eq!(stored.sha256, sha256(&bytes));
+    let uploads = uploads_received(&app);
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].content_length, None, "streamed");
+}
+
+#[tokio::test]
 async fn a_small_file_goes_upstream_with_a_length_after_it_arrived_whole() {
     let app = spawn_app().await;
 

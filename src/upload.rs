@@ -202,6 +202,8 @@ const LIVE_BACKLOG: usize = 4;
 pub struct LiveSender {
     sender: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     started: bool,
+    /// The request's file has ended: no other file goes out.
+    file_ended: bool,
 }
 
 /// The upstream side of a live upload.
@@ -213,6 +215,7 @@ pub fn live_channel() -> (LiveSender, LiveEvents) {
     let sender = LiveSender {
         sender: Some(sender),
         started: false,
+        file_ended: false,
     };
     (sender, events)
 }
@@ -221,6 +224,9 @@ impl LiveSender {
     /// Passes on a block of `file` that went to its spool file (a file that
     /// fits in memory never gets here). The first block starts the attempt.
     pub async fn file_block(&mut self, file: &LiveFile<'_>, block: Bytes) {
+        if self.file_ended {
+            return;
+        }
         if !self.started {
             self.started = true;
             let start = LiveEvent::File {
@@ -237,6 +243,7 @@ impl LiveSender {
     /// live, and only one per request (an unused, empty form field before
     /// it does not count).
     pub fn file_end(&mut self) {
+        self.file_ended = true;
         if !self.started {
             self.sender = None;
         }

@@ -202,16 +202,25 @@ async fn a_small_file_goes_upstream_with_a_length_after_it_arrived_whole() {
 #[tokio::test]
 async fn a_large_upload_refused_after_its_file_never_completes_at_imgur() {
     let app = spawn_app().await;
-    for (case, extra) in [
-        ("unknown field", ("colour", "red")),
-        ("invalid album", ("album", "not/an/album")),
+    let second_file = Part::bytes(vec![1u8; 3 * 1024 * 1024]).file_name("b.png");
+    for (case, form) in [
+        (
+            "unknown field",
+            video_form(3 * 1024 * 1024).0.text("colour", "red"),
+        ),
+        (
+            "invalid album",
+            video_form(3 * 1024 * 1024).0.text("album", "not/an/album"),
+        ),
+        (
+            "second file",
+            video_form(3 * 1024 * 1024).0.part("image", second_file),
+        ),
     ] {
-        let (form, _) = video_form(3 * 1024 * 1024);
-
         let response = app
             .http
             .post(app.url("/v1/images"))
-            .multipart(form.text(extra.0, extra.1))
+            .multipart(form)
             .send()
             .await
             .expect("sent");

@@ -1,4 +1,4 @@
-//! Everything that knows Imgur: its wire format ([`wire`]), its errors
+//! Everything that knows Imgur: its wire format (`wire.rs`), its errors
 //! ([`Error`]), the token manager ([`TokenManager`]) with its durable file
 //! ([`TokenStore`]), and the client ([`ImgurClient`]). Another photo service
 //! would get a sibling module; nothing outside this one sees Imgur's JSON.

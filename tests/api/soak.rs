@@ -24,6 +24,8 @@ const WORKERS: usize = 8;
 /// fill during the first minutes and are not growth.
 const MIN_WARM_UP: Duration = Duration::from_secs(20);
 const TOKEN_EXPIRY_EVERY: Duration = Duration::from_secs(3);
+/// The size of every tenth upload: past the 2 MiB memory spool.
+const LARGE_UPLOAD: usize = 3 * 1024 * 1024 + 512;
 const FAULT_EVERY: Duration = Duration::from_millis(500);
 
 fn rss_kib(pid: u32) -> u64 {
@@ -95,7 +97,14 @@ async fn worker(
                 }
             }
             2 => {
-                let bytes = png(1024 + ((round as usize * 7919 + id) % (256 * 1024)));
+                // Every tenth upload outgrows the memory spool, so it goes
+                // to Imgur while it arrives (the live path).
+                let len = if round % 60 == 2 {
+                    LARGE_UPLOAD
+                } else {
+                    1024 + ((round as usize * 7919 + id) % (256 * 1024))
+                };
+                let bytes = png(len);
                 let form = reqwest::multipart::Form::new().part(
                     "image",
                     reqwest::multipart::Part::bytes(bytes.clone()).file_name("soak.png"),
@@ -286,7 +295,7 @@ async fn soak() {
     let mut report = format!(
         "# Reliability: soak run\n\nProduced by `cargo test --test api soak -- --ignored` (tests/api/soak.rs) on {date}, {cores} cores. \
 The real `pixgate` binary ({profile} build) ran against the in-process fake Imgur for {seconds} s with {WORKERS} concurrent clients \
-(favorites, uploads of 1 KiB to 257 KiB, title updates, favorite toggles, deletes), every access token expiring every {expiry} s, \
+(favorites, uploads of 1 KiB to 257 KiB and every tenth of 3 MiB, which streams to Imgur while it arrives, title updates, favorite toggles, deletes), every access token expiring every {expiry} s, \
 and one upstream fault injected every {fault_ms} ms (5xx JSON, over-capacity 403, 429, HTML 500, a 300 ms delay, a spurious invalid-token 403).\n\n\
 | figure | value |\n|---|---|\n\
 | requests | {requests} |\n| uploads answered 201 and checked upstream | {uploads} |\n| uploads whose bytes differ upstream (or missing) | {mismatched} |\n\

@@ -3,7 +3,7 @@
 
 use crate::helpers::{png, spawn_app, spawn_app_with, Options};
 use base64::Engine;
-use pixgate::fake_imgur::{Endpoint, Fault, FaultKind};
+use pixgate::fake_imgur::{Endpoint, Fault, FaultKind, StoredImage};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -110,13 +110,9 @@ fn uploads_received(app: &crate::helpers::TestApp) -> Vec<pixgate::fake_imgur::R
         .collect()
 }
 
-#[tokio::test]
-async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
-    let app = spawn_app().await;
-    // Larger than the in-memory spool, so it goes through a temp file and
-    // starts going upstream (chunked) while it still arrives.
-    let (form, bytes) = video_form(5 * 1024 * 1024 + 17);
-
+/// Uploads `form` through the gateway, expects 201, and returns what
+/// Imgur stored for the new image.
+async fn upload_and_read_back(app: &crate::helpers::TestApp, form: Form) -> StoredImage {
     let response = app
         .http
         .post(app.url("/v1/images"))
@@ -124,13 +120,22 @@ async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
         .send()
         .await
         .expect("sent");
-
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.expect("json");
-    let stored = app
-        .fake
+    app.fake
         .image(body["id"].as_str().expect("id"))
-        .expect("stored");
+        .expect("stored")
+}
+
+#[tokio::test]
+async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
+    let app = spawn_app().await;
+    // Larger than the in-memory spool, so it goes through a temp file and
+    // starts going upstream (chunked) while it still arrives.
+    let (form, bytes) = video_form(5 * 1024 * 1024 + 17);
+
+    let stored = upload_and_read_back(&app, form).await;
+
     assert!(stored.is_video);
     assert_eq!(
         (stored.size, stored.sha256),
@@ -165,20 +170,8 @@ async fn an_unused_image_field_before_a_large_video_does_not_stop_it_streaming()
         .part("image", Part::bytes(Vec::new()))
         .part("video", Part::bytes(bytes.clone()).file_name("clip.mp4"));
 
-    let response = app
-        .http
-        .post(app.url("/v1/images"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("sent");
+    let stored = upload_and_read_back(&app, form).await;
 
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.expect("json");
-    let stored = app
-        .fake
-        .image(body["id"].as_str().expect("id"))
-        .expect("stored");
     assert_eq!(stored.sha256, sha256(&bytes));
     let uploads = uploads_received(&app);
     assert_eq!(uploads.len(), 1);
@@ -267,19 +260,7 @@ async fn an_upstream_that_wants_a_length_gets_uploads_from_the_spool_from_then_o
 
     for _ in 0..2 {
         let (form, bytes) = video_form(3 * 1024 * 1024);
-        let response = app
-            .http
-            .post(app.url("/v1/images"))
-            .multipart(form)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.expect("json");
-        let stored = app
-            .fake
-            .image(body["id"].as_str().expect("id"))
-            .expect("stored");
+        let stored = upload_and_read_back(&app, form).await;
         assert_eq!(stored.sha256, sha256(&bytes));
     }
 

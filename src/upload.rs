@@ -402,11 +402,6 @@ impl SpoolWriter {
         Ok(Some(block))
     }
 
-    /// Whether the spool has spilled from memory to a temp file.
-    pub fn is_on_disk(&self) -> bool {
-        self.file.is_some()
-    }
-
     /// Finishes the spool; for a file on disk, also returns its last block.
     pub async fn finish(mut self) -> Result<(Spool, Option<Bytes>), SpoolError> {
         let len = self.len;

@@ -972,6 +972,7 @@ pub async fn cache_capacity(b: &mut Bench) -> Result<(), Error> {
         },
     )
     .await?;
+    fake.set_request_log(false);
     let mut lines = Vec::new();
     for (label, capacity) in [
         ("PIXGATE_CACHE_MAX_BYTES=4 MiB", Some(SMALL_CACHE_BYTES)),

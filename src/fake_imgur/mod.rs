@@ -374,6 +374,18 @@ impl FakeImgur {
             .unwrap_or(0)
     }
 
+    /// Whether every request is kept for [`FakeImgur::requests`] (on at
+    /// start; [`FakeImgur::calls`] counts either way). Long load runs turn
+    /// it off: the log grows without bound, and growing a log of millions
+    /// of entries stalls the fake while it holds its state lock.
+    pub fn set_request_log(&self, enabled: bool) {
+        let mut state = self.shared.state();
+        state.request_log = enabled;
+        if !enabled {
+            state.requests = Vec::new();
+        }
+    }
+
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.state().requests.clone()

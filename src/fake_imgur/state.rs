@@ -151,6 +151,8 @@ pub(crate) struct State {
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) calls: HashMap<Endpoint, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
+    /// Whether `requests` keeps every request (see [`super::FakeImgur::set_request_log`]).
+    pub(crate) request_log: bool,
     pub(crate) images: HashMap<String, Image>,
     /// The account's favorites, newest first.
     pub(crate) favorites: Vec<String>,
@@ -174,6 +176,7 @@ impl State {
             faults: VecDeque::new(),
             calls: HashMap::new(),
             requests: Vec::new(),
+            request_log: true,
             images: HashMap::new(),
             favorites: Vec::new(),
             rate: RateState {
@@ -238,7 +241,9 @@ impl State {
     pub(crate) fn record(&mut self, request: RecordedRequest, api: bool) -> RateSnapshot {
         *self.calls.entry(request.endpoint).or_insert(0) += 1;
         let post = request.method == "POST";
-        self.requests.push(request);
+        if self.request_log {
+            self.requests.push(request);
+        }
         self.roll_rate_window();
         if api {
             self.rate.user_remaining = self.rate.user_remaining.saturating_sub(1);

@@ -308,6 +308,12 @@ async fn calls_are_counted_before_auth_and_faults_apply() {
         Some("Bearer not-a-token")
     );
     assert_eq!(requests[2].path, "/3/image/nope123");
+
+    fake.set_request_log(false);
+    assert!(fake.requests().is_empty(), "the log is dropped");
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    assert!(fake.requests().is_empty(), "and no longer kept");
+    assert_eq!(fake.calls(Endpoint::GetImage), 4, "but still counted");
     fake.stop().await;
 }
 

@@ -45,7 +45,8 @@
 //! [`FakeImgur::issue_pin`]. Login: [`FakeImgur::set_redirect_url`],
 //! [`FakeImgur::set_consent`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
 //! (every error shape Imgur has been seen to send). Inspection:
-//! [`FakeImgur::calls`], [`FakeImgur::requests`], [`FakeImgur::image`],
+//! [`FakeImgur::calls`], [`FakeImgur::begun`], [`FakeImgur::wait_for_begun`],
+//! [`FakeImgur::requests`], [`FakeImgur::image`],
 //! [`FakeImgur::favorite_ids`], [`FakeImgur::issued_access_tokens`].
 
 mod authorize;
@@ -372,6 +373,33 @@ impl FakeImgur {
             .get(&endpoint)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Requests for `endpoint` whose head arrived, counted before the body
+    /// is read: unlike [`FakeImgur::calls`], this counts a request whose
+    /// body was cut off (an aborted upload) too.
+    pub fn begun(&self, endpoint: Endpoint) -> usize {
+        self.shared
+            .state()
+            .begun
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until at least `count` requests for `endpoint` have begun.
+    pub async fn wait_for_begun(&self, endpoint: Endpoint, count: usize) {
+        loop {
+            let notified = self.shared.request_begun.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a request beginning between
+            // the check and the wait still wakes it.
+            notified.as_mut().enable();
+            if self.begun(endpoint) >= count {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether every request is kept for [`FakeImgur::requests`] (on at

@@ -138,6 +138,7 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
 
+    shared.begin(endpoint);
     let mut body = body::read(&req, payload, matches!(route, Route::Upload)).await;
     if body.cut_off {
         tracing::debug!(%method, %path, "fake Imgur: request body cut off; ignored");

@@ -55,6 +55,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) struct Shared {
     pub(crate) config: FakeConfig,
     state: Mutex<State>,
+    /// Woken whenever a request begins (see [`super::FakeImgur::begun`]).
+    pub(crate) request_begun: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -63,7 +65,14 @@ impl Shared {
         Shared {
             config,
             state: Mutex::new(state),
+            request_begun: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Counts a request whose head arrived, before its body is read.
+    pub(crate) fn begin(&self, endpoint: Endpoint) {
+        *self.state().begun.entry(endpoint).or_insert(0) += 1;
+        self.request_begun.notify_waiters();
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -150,6 +159,8 @@ pub(crate) struct State {
     pub(crate) consent: Consent,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) calls: HashMap<Endpoint, usize>,
+    /// Requests whose head arrived, by endpoint, their bodies complete or not.
+    pub(crate) begun: HashMap<Endpoint, usize>,
     pub(crate) requests: Vec<RecordedRequest>,
     /// Whether `requests` keeps every request (see [`super::FakeImgur::set_request_log`]).
     pub(crate) request_log: bool,
@@ -175,6 +186,7 @@ impl State {
             consent: Consent::Ask,
             faults: VecDeque::new(),
             calls: HashMap::new(),
+            begun: HashMap::new(),
             requests: Vec::new(),
             request_log: true,
             images: HashMap::new(),

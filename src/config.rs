@@ -1,6 +1,7 @@
 //! Configuration: command-line flags, each also readable from its environment
 //! variable (and so from `.env`, which `main` loads first).
 
+use crate::api::edge::rules::{AllowedHosts, BadAllowedHost};
 use crate::secret::Secret;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::net::ToSocketAddrs;
@@ -144,6 +145,15 @@ pub struct ServerArgs {
     /// Browser origins allowed to call the API (comma-separated); CORS is off when empty.
     #[arg(long, env = "PIXGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Host names the gateway answers to besides IP addresses, localhost and the listen host (comma-separated; `*`: any, e.g. behind a proxy that rewrites Host).
+    #[arg(long, env = "PIXGATE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Bytes that uploads in progress may hold in memory and spool files together; past it, 503 busy.
+    #[arg(long, env = "PIXGATE_UPLOAD_BUDGET_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub upload_budget_bytes: u64,
+    /// Directory for the spool files of large uploads [default: the system temp dir].
+    #[arg(long, env = "PIXGATE_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
     /// Log format: `text` or `json` (one object per line).
     #[arg(long, env = "PIXGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -183,6 +193,8 @@ pub enum ConfigError {
     NoTokenFileLocation,
     #[error("IMGUR_CLIENT_SECRET (or --client-secret) is required to authorize an account")]
     ClientSecretRequired,
+    #[error(transparent)]
+    BadAllowedHost(#[from] BadAllowedHost),
 }
 
 /// Imgur connection settings.
@@ -213,8 +225,15 @@ pub struct Config {
     pub workers: Option<usize>,
     pub client_timeout: Duration,
     pub shutdown_grace: Duration,
-    /// Browser origins allowed by CORS; empty: CORS off.
+    /// Browser origins allowed by CORS (and so to make unsafe requests);
+    /// empty: CORS off.
     pub cors_origins: Vec<String>,
+    /// The host names the `Host` check lets through.
+    pub allowed_hosts: AllowedHosts,
+    /// The most bytes uploads in progress may hold.
+    pub upload_budget_bytes: u64,
+    /// Where large uploads are spooled.
+    pub spool_dir: PathBuf,
 }
 
 impl ServerArgs {
@@ -275,8 +294,12 @@ impl ServerArgs {
         if api_key.is_none() && !self.allow_unauthenticated && !is_loopback(&self.listen)? {
             return Err(ConfigError::UnauthenticatedNonLoopback(self.listen));
         }
+        let allowed_hosts = AllowedHosts::new(&self.listen, &self.allowed_hosts)?;
         Ok(Config {
             imgur,
+            allowed_hosts,
+            upload_budget_bytes: self.upload_budget_bytes,
+            spool_dir: self.spool_dir.unwrap_or_else(std::env::temp_dir),
             listen: self.listen,
             api_key,
             token_file,
@@ -393,6 +416,25 @@ mod tests {
             }
         }
         assert!(Cli::try_parse_from(&argv).is_ok(), "{argv:?}");
+    }
+
+    #[test]
+    fn allowed_hosts_must_be_host_names() {
+        let err = args(&["--allowed-hosts", "pixgate.lan,http://x.example"])
+            .into_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("http://x.example"), "{err}");
+        let config = args(&["--allowed-hosts", "*"])
+            .into_config()
+            .expect("valid");
+        assert!(config.allowed_hosts.allows_any());
+    }
+
+    #[test]
+    fn uploads_spool_to_the_temp_dir_within_1_gib_by_default() {
+        let config = args(&[]).into_config().expect("valid");
+        assert_eq!(config.spool_dir, std::env::temp_dir());
+        assert_eq!(config.upload_budget_bytes, 1 << 30);
     }
 
     #[test]

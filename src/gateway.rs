@@ -211,11 +211,12 @@ impl Gateway {
         Ok(deleted)
     }
 
-    /// Makes the favorite state `favorited`, whatever it was: reads it, and
-    /// toggles only when it differs (Imgur only offers a toggle).
+    /// Makes the favorite state `favorited`, whatever it was: reads it as
+    /// the user, and toggles only when it differs (Imgur only offers a
+    /// toggle). In anonymous mode nothing reaches Imgur.
     pub async fn set_favorite(&self, id: &ImageId, favorited: bool) -> Result<Reply<bool>, Error> {
         self.changing_favorites(async {
-            let image = self.imgur.image(id).await?;
+            let image = self.imgur.image_as_user(id).await?;
             if imgur::image_is_favorite(&image.data) == Some(favorited) {
                 return Ok(Reply {
                     data: favorited,

@@ -1,13 +1,16 @@
 //! Building and running the server: the same path for `main`, `--demo` and
 //! the tests (which listen on port 0 and read the port back).
 
+use crate::api::edge::rules::TrustedOrigins;
+use crate::api::edge::{self, EdgeRules};
 use crate::api::middleware::{self, RequestId};
-use crate::api::{self, ApiKey};
+use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::imgur::{ImgurClient, StoreError, TokenStore};
 use crate::metrics::Metrics;
+use crate::upload::{UploadBudget, UploadStorage};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -29,6 +32,11 @@ pub enum StartupError {
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
+        source: std::io::Error,
+    },
+    #[error("the spool directory {} (PIXGATE_SPOOL_DIR) is not a writable directory: {source}", path.display())]
+    SpoolDir {
+        path: std::path::PathBuf,
         source: std::io::Error,
     },
 }
@@ -58,6 +66,18 @@ impl Application {
             config.cache_max_bytes,
             Arc::clone(&metrics),
         );
+        check_spool_dir(&config.spool_dir)?;
+        let uploads = web::Data::new(UploadStorage {
+            budget: UploadBudget::new(config.upload_budget_bytes),
+            spool_dir: config.spool_dir.clone(),
+        });
+        if config.allowed_hosts.allows_any() {
+            tracing::warn!("PIXGATE_ALLOWED_HOSTS=*: the Host check is off, so a web page can reach this gateway through DNS rebinding; use it only behind a proxy that checks Host itself");
+        }
+        let edge_rules = web::Data::new(EdgeRules {
+            hosts: config.allowed_hosts.clone(),
+            origins: TrustedOrigins::new(&config.cors_origins),
+        });
         let metrics = web::Data::from(metrics);
         let gateway = web::Data::new(Gateway::new(imgur, favorites));
         let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));
@@ -73,16 +93,25 @@ impl Application {
         let listener = TcpListener::bind(&config.listen).map_err(listen_error)?;
         let port = listener.local_addr().map_err(listen_error)?.port();
         let mut server = HttpServer::new(move || {
+            // The last `wrap` is the outermost: a request passes request id,
+            // frame protection, panics, tracing, metrics, then the edge
+            // checks (Host, cross-origin), CORS and the API key before any
+            // route sees it.
             App::new()
                 .wrap(from_fn(middleware::head_as_get))
-                .wrap(from_fn(middleware::record_metrics))
+                .wrap(from_fn(api_key::require_api_key))
                 .wrap(Condition::new(
                     !cors_origins.is_empty(),
                     middleware::cors(&cors_origins),
                 ))
+                .wrap(from_fn(edge::check_edge))
+                .wrap(from_fn(middleware::record_metrics))
                 .wrap(TracingLogger::<PathOnlySpan>::new())
                 .wrap(from_fn(middleware::catch_panics))
+                .wrap(from_fn(edge::frame_protection))
                 .wrap(from_fn(middleware::request_id))
+                .app_data(edge_rules.clone())
+                .app_data(uploads.clone())
                 .app_data(gateway.clone())
                 .app_data(routes.clone())
                 .app_data(client_timeout.clone())
@@ -159,6 +188,19 @@ impl RootSpanBuilder for PathOnlySpan {
         }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+/// Refuses to start with a spool directory that cannot take a file, rather
+/// than fail the first large upload.
+fn check_spool_dir(dir: &std::path::Path) -> Result<(), StartupError> {
+    tempfile::Builder::new()
+        .prefix("pixgate-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|source| StartupError::SpoolDir {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 async fn redirect_to_docs() -> HttpResponse {

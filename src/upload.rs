@@ -3,18 +3,25 @@
 //! The client's file is spooled: Imgur may reject the access token
 //! mid-upload, and the contract replays the upload once after a refresh, so
 //! the body must be readable twice. Small files stay in memory; larger ones
-//! go to a temp file that is removed when the upload is dropped (success,
-//! failure or client disconnect alike). A file that spills to disk is also
-//! sent on while it arrives ([`LiveEvent`]), so that a large upload costs
-//! little more than its way to Imgur. The size limit and the other fields
+//! go to a temp file in `PIXGATE_SPOOL_DIR` that is removed when the upload
+//! is dropped (success, failure or client disconnect alike). A video that
+//! spills to disk is also sent on while it arrives ([`LiveEvent`]), so that
+//! a large upload costs little more than its way to Imgur; an image (at
+//! most 10 MiB) is always spooled whole first, so that an oversized one
+//! never starts a request upstream. The size limit and the other fields
 //! are checked while spooling; a refused upload is never completed
-//! upstream, and an oversized one is never buffered.
+//! upstream, and an oversized one is never buffered. What uploads in
+//! progress hold is bounded by the [`UploadBudget`].
+
+mod budget;
+
+pub use budget::{Busy, Reservation, UploadBudget};
 
 use crate::model::{ImageId, InvalidInput};
-use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use std::io;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Imgur's limit for the `image` field.
 pub const IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -32,6 +39,13 @@ pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// Longest URL accepted for a URL upload.
 const MAX_URL_BYTES: usize = 2048;
 
+/// What uploads in progress may use: the budget and the spool directory.
+#[derive(Clone, Debug)]
+pub struct UploadStorage {
+    pub budget: UploadBudget,
+    pub spool_dir: PathBuf,
+}
+
 /// What to upload, with Imgur's optional fields.
 #[derive(Debug)]
 pub struct Upload {
@@ -46,8 +60,6 @@ pub enum UploadSource {
     Video(UploadFile),
     /// A remote image Imgur fetches itself.
     Url(String),
-    /// Base64 image data, validated and size-checked.
-    Base64(Bytes),
 }
 
 /// A spooled file with the name and type the client gave.
@@ -113,7 +125,6 @@ impl Upload {
     pub fn size(&self) -> u64 {
         match &self.source {
             UploadSource::Image(f) | UploadSource::Video(f) => f.spool.len(),
-            UploadSource::Base64(b) => b.len() as u64,
             UploadSource::Url(u) => u.len() as u64,
         }
     }
@@ -134,42 +145,191 @@ pub fn validate_url(raw: &str) -> Result<UploadSource, InvalidInput> {
 }
 
 /// Why base64 data was refused.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Base64Error {
     Invalid,
     TooLarge,
 }
 
-/// Checks base64 image data (a `data:` URL prefix is accepted) and its
-/// decoded size against the image limit.
-pub fn validate_base64(raw: &str) -> Result<UploadSource, Base64Error> {
-    let data = match raw.split_once(";base64,") {
-        Some((prefix, data)) if prefix.starts_with("data:") => data,
-        _ => raw,
-    };
-    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    // Cheap bound before decoding: 4 characters carry 3 bytes.
-    if (cleaned.len() as u64 / 4) * 3 > IMAGE_MAX_BYTES + 3 {
-        return Err(Base64Error::TooLarge);
+/// Decodes the base64 image data of a JSON upload straight from its JSON
+/// string literal (`"..."`, escapes included, as the body holds it), so
+/// that the upload holds the raw body and this one decoded copy, and no
+/// unescaped or cleaned-up text between them. Accepts what Imgur's clients
+/// send: a `data:...;base64,` prefix, the standard or the URL-safe
+/// alphabet (not both), with canonical padding or none, whitespace and
+/// JSON escapes anywhere. Refuses more than [`IMAGE_MAX_BYTES`] decoded as
+/// soon as they are passed.
+pub fn decode_base64_json(literal: &str) -> Result<Vec<u8>, Base64Error> {
+    let text = literal
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .ok_or(Base64Error::Invalid)?;
+    let mut chars = JsonChars(text.as_bytes());
+    skip_data_url_prefix(&mut chars)?;
+    // A bound, not the size: whitespace and escapes decode to nothing.
+    let capacity = (text.len() / 4 * 3 + 3).min(IMAGE_MAX_BYTES as usize);
+    let mut decoder = Base64Decoder::new(capacity);
+    for c in chars {
+        decoder.push(c?)?;
     }
-    let engines = [
-        &base64::engine::general_purpose::STANDARD,
-        &base64::engine::general_purpose::STANDARD_NO_PAD,
-        &base64::engine::general_purpose::URL_SAFE,
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-    ];
-    let decoded_len = engines
-        .iter()
-        .find_map(|engine| engine.decode(&cleaned).ok())
-        .ok_or(Base64Error::Invalid)?
-        .len() as u64;
-    if decoded_len == 0 {
+    decoder.finish()
+}
+
+/// The characters of a JSON string literal's text, unescaped; only ASCII
+/// can be base64 (or a `data:` prefix), so anything else is an error.
+#[derive(Clone)]
+struct JsonChars<'a>(&'a [u8]);
+
+impl Iterator for JsonChars<'_> {
+    type Item = Result<u8, Base64Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&first, rest) = self.0.split_first()?;
+        self.0 = rest;
+        if first != b'\\' {
+            return Some(if first.is_ascii() {
+                Ok(first)
+            } else {
+                Err(Base64Error::Invalid)
+            });
+        }
+        let Some((&escape, rest)) = self.0.split_first() else {
+            return Some(Err(Base64Error::Invalid));
+        };
+        self.0 = rest;
+        Some(match escape {
+            b'"' | b'\\' | b'/' => Ok(escape),
+            b'b' => Ok(0x08),
+            b'f' => Ok(0x0c),
+            b'n' => Ok(b'\n'),
+            b'r' => Ok(b'\r'),
+            b't' => Ok(b'\t'),
+            b'u' if self.0.len() >= 4 => {
+                let (hex, rest) = self.0.split_at(4);
+                self.0 = rest;
+                std::str::from_utf8(hex)
+                    .ok()
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                    .filter(u8::is_ascii)
+                    .ok_or(Base64Error::Invalid)
+            }
+            _ => Err(Base64Error::Invalid),
+        })
+    }
+}
+
+/// Skips a `data:<type>;base64,` prefix, if the text starts with one.
+fn skip_data_url_prefix(chars: &mut JsonChars<'_>) -> Result<(), Base64Error> {
+    const LONGEST_PREFIX: usize = 256;
+    let mut ahead = chars.clone();
+    let mut prefix = Vec::new();
+    while prefix.len() < LONGEST_PREFIX {
+        match ahead.next() {
+            Some(Ok(c)) => prefix.push(c),
+            Some(Err(_)) | None => break,
+        }
+        if !b"data:".starts_with(&prefix[..prefix.len().min(5)]) {
+            return Ok(());
+        }
+        if prefix.ends_with(b";base64,") {
+            *chars = ahead;
+            return Ok(());
+        }
+    }
+    if prefix.starts_with(b"data:") {
+        // A data URL that is not base64, or whose type is absurdly long.
         return Err(Base64Error::Invalid);
     }
-    if decoded_len > IMAGE_MAX_BYTES {
-        return Err(Base64Error::TooLarge);
+    Ok(())
+}
+
+/// Standard or URL-safe: a text may use one of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alphabet {
+    Standard,
+    UrlSafe,
+}
+
+/// Base64 decoding one character at a time, into one buffer.
+struct Base64Decoder {
+    out: Vec<u8>,
+    /// Bits read but not yet output (fewer than 8).
+    pending: u32,
+    pending_bits: u32,
+    symbols: usize,
+    padding: usize,
+    alphabet: Option<Alphabet>,
+}
+
+impl Base64Decoder {
+    fn new(capacity: usize) -> Self {
+        Self {
+            out: Vec::with_capacity(capacity),
+            pending: 0,
+            pending_bits: 0,
+            symbols: 0,
+            padding: 0,
+            alphabet: None,
+        }
     }
-    Ok(UploadSource::Base64(Bytes::from(cleaned)))
+
+    fn push(&mut self, c: u8) -> Result<(), Base64Error> {
+        if c.is_ascii_whitespace() {
+            return Ok(());
+        }
+        if c == b'=' {
+            self.padding += 1;
+            return if self.padding <= 2 {
+                Ok(())
+            } else {
+                Err(Base64Error::Invalid)
+            };
+        }
+        if self.padding > 0 {
+            return Err(Base64Error::Invalid);
+        }
+        let (value, alphabet) = match c {
+            b'A'..=b'Z' => (c - b'A', None),
+            b'a'..=b'z' => (c - b'a' + 26, None),
+            b'0'..=b'9' => (c - b'0' + 52, None),
+            b'+' => (62, Some(Alphabet::Standard)),
+            b'/' => (63, Some(Alphabet::Standard)),
+            b'-' => (62, Some(Alphabet::UrlSafe)),
+            b'_' => (63, Some(Alphabet::UrlSafe)),
+            _ => return Err(Base64Error::Invalid),
+        };
+        if let Some(alphabet) = alphabet {
+            if *self.alphabet.get_or_insert(alphabet) != alphabet {
+                return Err(Base64Error::Invalid);
+            }
+        }
+        self.symbols += 1;
+        self.pending = (self.pending << 6) | u32::from(value);
+        self.pending_bits += 6;
+        if self.pending_bits >= 8 {
+            self.pending_bits -= 8;
+            self.out.push((self.pending >> self.pending_bits) as u8);
+            self.pending &= (1 << self.pending_bits) - 1;
+            if self.out.len() as u64 > IMAGE_MAX_BYTES {
+                return Err(Base64Error::TooLarge);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>, Base64Error> {
+        let partial = self.symbols % 4;
+        let padding_fits = match self.padding {
+            0 => true,
+            pads => partial != 0 && partial + pads == 4,
+        };
+        // One symbol carries too few bits for a byte; the bits left over
+        // must be zero (as the `base64` crate requires).
+        if partial == 1 || !padding_fits || self.pending != 0 || self.out.is_empty() {
+            return Err(Base64Error::Invalid);
+        }
+        Ok(self.out)
+    }
 }
 
 /// What the request handler passes to the first upstream attempt of a file
@@ -294,6 +454,15 @@ pub enum SpoolReader {
 }
 
 impl Spool {
+    /// A spool of bytes already in memory (a decoded base64 upload).
+    pub fn in_memory(bytes: Bytes) -> Self {
+        let len = bytes.len() as u64;
+        Self {
+            storage: Storage::Memory(bytes),
+            len,
+        }
+    }
+
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -326,6 +495,7 @@ pub enum SpoolError {
 /// same bytes on without reading them from the disk again.
 pub struct SpoolWriter {
     limit: u64,
+    dir: PathBuf,
     len: u64,
     /// The whole file while it fits in memory, then the next block.
     buffer: BytesMut,
@@ -358,10 +528,12 @@ impl SpoolFile {
 }
 
 impl SpoolWriter {
-    /// A writer that refuses more than `limit` bytes.
-    pub fn new(limit: u64) -> Self {
+    /// A writer that refuses more than `limit` bytes, and makes its temp
+    /// file in `dir` once the file outgrows memory.
+    pub fn new(limit: u64, dir: &Path) -> Self {
         Self {
             limit,
+            dir: dir.to_owned(),
             len: 0,
             buffer: BytesMut::new(),
             file: None,
@@ -386,7 +558,7 @@ impl SpoolWriter {
         if self.file.is_none() {
             let (file, path) = tempfile::Builder::new()
                 .prefix("pixgate-upload-")
-                .tempfile()?
+                .tempfile_in(&self.dir)?
                 .into_parts();
             self.file = Some(SpoolFile {
                 file: std::sync::Arc::new(file),
@@ -426,7 +598,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_spool_goes_to_disk_in_blocks_and_is_removed_on_drop() {
-        let mut writer = SpoolWriter::new(10 * 1024 * 1024);
+        let mut writer = SpoolWriter::new(10 * 1024 * 1024, &std::env::temp_dir());
         let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
         let mut blocks = Vec::new();
         for _ in 0..4 {
@@ -452,7 +624,7 @@ mod tests {
 
     #[tokio::test]
     async fn spooling_stops_at_the_limit() {
-        let mut writer = SpoolWriter::new(10);
+        let mut writer = SpoolWriter::new(10, &std::env::temp_dir());
         writer
             .write(b"0123456789")
             .await
@@ -463,18 +635,104 @@ mod tests {
         ));
     }
 
+    /// A JSON string literal of `text`, as serde_json writes it.
+    fn literal(text: &str) -> String {
+        serde_json::to_string(text).expect("a string")
+    }
+
+    /// What the `base64` crate accepts: whitespace removed, then the
+    /// standard or URL-safe alphabet, padded canonically or not at all.
+    fn reference_decode(text: &str) -> Option<Vec<u8>> {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine;
+        let cleaned: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(&cleaned).ok())
+            .filter(|bytes| !bytes.is_empty())
+    }
+
     #[test]
-    fn base64_is_checked_and_measured() {
-        assert!(validate_base64("aGVsbG8=").is_ok());
-        assert!(validate_base64("data:image/png;base64,aGVsbG8=").is_ok());
-        assert!(matches!(
-            validate_base64("not base64!"),
-            Err(Base64Error::Invalid)
-        ));
-        let big =
-            base64::engine::general_purpose::STANDARD
-                .encode(vec![0u8; IMAGE_MAX_BYTES as usize + 1]);
-        assert!(matches!(validate_base64(&big), Err(Base64Error::TooLarge)));
+    fn base64_is_decoded_from_the_json_literal_as_clients_send_it() {
+        let hello = Ok(b"hello".to_vec());
+        type Case<'a> = (&'a str, &'a str, Result<Vec<u8>, Base64Error>);
+        let cases: &[Case] = &[
+            ("padded", r#""aGVsbG8=""#, hello.clone()),
+            ("unpadded", r#""aGVsbG8""#, hello.clone()),
+            (
+                "a data URL",
+                r#""data:image/png;base64,aGVsbG8=""#,
+                hello.clone(),
+            ),
+            (
+                "a data URL with an escaped slash",
+                r#""data:image\/png;base64,aGVsbG8=""#,
+                hello.clone(),
+            ),
+            (
+                "line breaks as escapes",
+                r#""aGVs\nbG8=\r\n""#,
+                hello.clone(),
+            ),
+            ("spaces", r#"" aGVs bG8= ""#, hello.clone()),
+            ("a unicode escape", r#""\u0061GVsbG8=""#, hello.clone()),
+            ("URL-safe", r#""-_8=""#, Ok(vec![0xfb, 0xff])),
+            ("standard", r#""+/8=""#, Ok(vec![0xfb, 0xff])),
+            ("both alphabets", r#""+_8=""#, Err(Base64Error::Invalid)),
+            (
+                "too much padding",
+                r#""aGVsbG8==""#,
+                Err(Base64Error::Invalid),
+            ),
+            (
+                "padding inside",
+                r#""aGVs=bG8=""#,
+                Err(Base64Error::Invalid),
+            ),
+            ("a lone symbol", r#""aGVsb""#, Err(Base64Error::Invalid)),
+            (
+                "trailing bits set",
+                r#""aGVsbG9=""#,
+                Err(Base64Error::Invalid),
+            ),
+            ("not base64", r#""not base64!""#, Err(Base64Error::Invalid)),
+            (
+                "a non-ASCII escape",
+                r#""aGVs\u00e9bG8=""#,
+                Err(Base64Error::Invalid),
+            ),
+            ("non-ASCII", "\"aGVs\u{e9}bG8=\"", Err(Base64Error::Invalid)),
+            (
+                "a data URL that is not base64",
+                r#""data:text/plain,hello""#,
+                Err(Base64Error::Invalid),
+            ),
+            ("empty", r#""""#, Err(Base64Error::Invalid)),
+            ("only padding", r#""====""#, Err(Base64Error::Invalid)),
+            ("not a string", "42", Err(Base64Error::Invalid)),
+        ];
+        for (case, json, expected) in cases {
+            assert_eq!(&decode_base64_json(json), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn base64_over_10_mib_decoded_is_too_large() {
+        use base64::Engine;
+        let at_limit = vec![7u8; IMAGE_MAX_BYTES as usize];
+        let over = vec![7u8; IMAGE_MAX_BYTES as usize + 1];
+        let encode =
+            |bytes: &[u8]| literal(&base64::engine::general_purpose::STANDARD.encode(bytes));
+        assert_eq!(
+            decode_base64_json(&encode(&at_limit)).as_deref(),
+            Ok(&at_limit[..])
+        );
+        assert_eq!(
+            decode_base64_json(&encode(&over)),
+            Err(Base64Error::TooLarge)
+        );
     }
 
     #[test]
@@ -486,15 +744,33 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn base64_of_any_bytes_is_accepted_with_its_size(bytes in proptest::collection::vec(proptest::num::u8::ANY, 1..2048)) {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            let accepted = validate_base64(&encoded).is_ok();
-            proptest::prop_assert!(accepted);
+        fn base64_of_any_bytes_decodes_to_them_in_either_alphabet(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 1..2048),
+            url_safe in proptest::bool::ANY,
+            padded in proptest::bool::ANY,
+        ) {
+            use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+            use base64::Engine;
+            let engine = match (url_safe, padded) {
+                (false, true) => STANDARD,
+                (false, false) => STANDARD_NO_PAD,
+                (true, true) => URL_SAFE,
+                (true, false) => URL_SAFE_NO_PAD,
+            };
+            let decoded = decode_base64_json(&literal(&engine.encode(&bytes)));
+            proptest::prop_assert_eq!(decoded, Ok(bytes));
+        }
+
+        #[test]
+        fn base64_text_is_accepted_exactly_when_the_base64_crate_accepts_it(text in "[A-Za-z0-9+/_=\\- \n-]{0,24}") {
+            let ours = decode_base64_json(&literal(&text)).ok();
+            proptest::prop_assert_eq!(ours, reference_decode(&text));
         }
 
         #[test]
         fn no_text_makes_the_upload_validators_panic(text in "\\PC{0,200}") {
-            let _ = validate_base64(&text);
+            let _ = decode_base64_json(&text);
+            let _ = decode_base64_json(&literal(&text));
             let _ = validate_url(&text);
         }
     }

@@ -1,5 +1,5 @@
-//! The optional API key on `/v1` and the `/auth` actions:
-//! `Authorization: Bearer <PIXGATE_API_KEY>`.
+//! The optional API key, `Authorization: Bearer <PIXGATE_API_KEY>`: one
+//! guard in front of every route but the few that must stay open.
 
 use super::{Problem, ProblemKind};
 use crate::secret::Secret;
@@ -7,8 +7,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
+use actix_web::web;
 use actix_web::ResponseError;
-use actix_web::{web, HttpRequest};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -37,17 +37,33 @@ impl ApiKey {
     }
 }
 
-impl ApiKey {
-    /// Checks the key in `Authorization: Bearer`, or the one a browser
-    /// navigation carried in the `key` query parameter (`query_key`; it
-    /// cannot set headers). Only the path is logged, never the query.
-    pub fn check(&self, req: &HttpRequest, query_key: Option<&str>) -> Result<(), Problem> {
-        if self.admits(query_key.or_else(|| bearer(req.headers()))) {
-            Ok(())
-        } else {
-            Err(unauthorized(query_key.is_some()))
-        }
-    }
+/// Paths open without the key: the probes; Imgur's redirect back and the
+/// token-flow page's call, which the login's one-time `state` protects (the
+/// browser coming back from Imgur has no key to send); and the docs, so
+/// that a browser can load them and authorize there. Every other path, an
+/// unknown one included, needs the key.
+const OPEN_PATHS: [&str; 8] = [
+    "/healthz",
+    "/readyz",
+    "/auth/callback",
+    "/auth/callback.js",
+    "/auth/token",
+    "/",
+    "/docs",
+    "/openapi.json",
+];
+
+/// Whether a request for `path` needs the key (when one is configured).
+pub fn needs_key(path: &str) -> bool {
+    !(OPEN_PATHS.contains(&path) || path.starts_with("/docs/"))
+}
+
+/// Where a browser navigation carries the key, since it cannot set headers.
+const KEY_IN_QUERY_PATH: &str = "/auth/login";
+
+#[derive(serde::Deserialize)]
+struct KeyQuery {
+    key: Option<String>,
 }
 
 fn bearer(headers: &header::HeaderMap) -> Option<&str> {
@@ -69,21 +85,30 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Middleware on `/v1`: refuses a missing or wrong key with 401 (as a
-/// response, so outer middleware still adds its headers).
+/// Refuses a request that needs the key (see [`needs_key`]) and does not
+/// carry it, with 401 (as a response, so outer middleware still adds its
+/// headers). On `/auth/login` the key may come in the `key` query
+/// parameter instead; only the path is logged, never the query.
 pub async fn require_api_key(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let admitted = req
-        .app_data::<web::Data<ApiKey>>()
-        .map(|key| key.admits(bearer(req.headers())))
-        .unwrap_or(true);
-    if !admitted {
-        let refusal = unauthorized(false).error_response();
-        return Ok(req.into_response(refusal).map_into_right_body());
+    let Some(api_key) = req.app_data::<web::Data<ApiKey>>() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    if api_key.digest.is_none() || !needs_key(req.path()) {
+        return Ok(next.call(req).await?.map_into_left_body());
     }
-    Ok(next.call(req).await?.map_into_left_body())
+    let query_key = (req.path() == KEY_IN_QUERY_PATH)
+        .then(|| web::Query::<KeyQuery>::from_query(req.query_string()).ok())
+        .flatten()
+        .and_then(|query| query.into_inner().key);
+    let presented = query_key.as_deref().or_else(|| bearer(req.headers()));
+    if api_key.admits(presented) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let refusal = unauthorized(query_key.is_some()).error_response();
+    Ok(req.into_response(refusal).map_into_right_body())
 }
 
 #[cfg(test)]
@@ -98,5 +123,39 @@ mod tests {
         assert!(!key.admits(Some("s3cre")));
         assert!(!key.admits(None));
         assert!(ApiKey::new(None).admits(None));
+    }
+
+    #[test]
+    fn only_the_probes_the_login_return_and_the_docs_are_open() {
+        for open in [
+            "/healthz",
+            "/readyz",
+            "/auth/callback",
+            "/auth/callback.js",
+            "/auth/token",
+            "/",
+            "/docs",
+            "/docs/",
+            "/docs/swagger-ui.css",
+            "/openapi.json",
+        ] {
+            assert!(!needs_key(open), "{open}");
+        }
+        for guarded in [
+            "/metrics",
+            "/auth/status",
+            "/auth/login",
+            "/auth/pin",
+            "/auth/refresh-token",
+            "/auth/logout",
+            "/v1/account",
+            "/v1/images",
+            "/nope",
+            "/healthz/",
+            "/docsx",
+            "/openapi.json/x",
+        ] {
+            assert!(needs_key(guarded), "{guarded}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Authorizing an Imgur account: browser logins (code and token flows),
 //! PIN, an existing refresh token, logout and status.
 
-use super::{pages, ApiKey, Problem, ProblemKind};
+use super::{pages, Problem, ProblemKind};
 use crate::gateway::{Gateway, LoginError};
 use crate::imgur::{AuthStatus, Grant};
 use crate::model::ResponseType;
@@ -21,19 +21,27 @@ pub struct LoginQuery {
     /// `token` (default), `code`, or `pin`.
     #[param(inline)]
     response_type: Option<ResponseType>,
-    /// The API key, when `PIXGATE_API_KEY` is set (a browser cannot send headers when navigating).
+    /// The API key, when `PIXGATE_API_KEY` is set (a browser cannot send
+    /// headers when navigating). The API-key guard reads it.
+    #[allow(dead_code)]
     key: Option<String>,
 }
 
-/// Imgur's redirect back to the gateway.
+/// Imgur's redirect back to the gateway: `code` with `state` (code flow),
+/// `error` (with `state`) when the user or Imgur refused, or nothing at all
+/// (token flow: the tokens are in the URL fragment, which only the browser
+/// sees). Any other combination is a 400 page.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
-    /// The code flow's authorization code.
+    /// The code flow's authorization code; needs `state`.
+    #[param(max_length = 2048)]
     code: Option<String>,
-    /// The state sent with the login.
+    /// The state `/auth/login` sent to Imgur, valid once, for 10 minutes.
+    #[param(max_length = 2048)]
     state: Option<String>,
-    /// Imgur's error, e.g. `access_denied`.
+    /// Imgur's error, e.g. `access_denied`; nothing is stored.
+    #[param(max_length = 2048)]
     error: Option<String>,
 }
 
@@ -95,11 +103,8 @@ fn credential(name: &str, value: &str) -> Result<Secret, Problem> {
 #[get("/auth/login")]
 pub async fn start_login(
     gateway: web::Data<Gateway>,
-    api_key: web::Data<ApiKey>,
-    req: HttpRequest,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, Problem> {
-    api_key.check(&req, query.key.as_deref())?;
     let url = gateway.begin_login(query.response_type.unwrap_or_default());
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
@@ -111,31 +116,43 @@ pub async fn start_login(
 /// Imgur's redirect back
 ///
 /// Code flow (`?code=&state=`): checks the state, exchanges the code, stores
-/// the tokens and answers "Authorized as <username>". Token flow (tokens in
-/// the URL fragment): a page whose script posts them to `/auth/token`.
-/// A wrong, reused or expired state, or `?error=access_denied`, gives a page
-/// that says so, and nothing is stored.
+/// the tokens and answers "Authorized as <username>". Token flow (no query;
+/// the tokens are in the URL fragment): a page whose script posts them to
+/// `/auth/token`. A wrong, reused or expired state, a code without a state
+/// (or a state without a code), or an `error` (such as `access_denied`)
+/// gives a 400 page that says so, and nothing is stored.
 #[utoipa::path(
     tag = "auth",
     operation_id = "loginCallback",
     params(CallbackQuery),
     responses(
         (status = 200, description = "Authorized, or the token-flow page", content_type = "text/html", body = String),
-        (status = 400, description = "Bad or reused state, denied access, or Imgur refused the code", content_type = "text/html", body = String),
-        (status = 502, description = "Imgur failed", content_type = "text/html", body = String)
+        (status = 400, description = "A bad, reused or missing state, a missing code, an error from Imgur, or Imgur refused the code", content_type = "text/html", body = String),
+        (status = 403, description = "Imgur refused the login", content_type = "text/html", body = String),
+        (status = 429, description = "Imgur's rate limit was reached", content_type = "text/html", body = String),
+        (status = 502, description = "Imgur failed", content_type = "text/html", body = String),
+        (status = 503, description = "Imgur is over capacity", content_type = "text/html", body = String),
+        (status = 504, description = "Imgur did not answer in time", content_type = "text/html", body = String)
     )
 )]
 #[get("/auth/callback")]
-pub async fn login_callback(
-    gateway: web::Data<Gateway>,
-    query: web::Query<CallbackQuery>,
-) -> HttpResponse {
+pub async fn login_callback(gateway: web::Data<Gateway>, req: HttpRequest) -> HttpResponse {
+    // Parsed here rather than by an extractor: whatever the address holds,
+    // the browser gets a page, not a JSON problem.
+    let Ok(query) = web::Query::<CallbackQuery>::from_query(req.query_string()) else {
+        return not_a_login_answer("The address does not hold a login answer from Imgur.");
+    };
     let query = query.into_inner();
     if let Some(error) = query.error {
         return denied(&error);
     }
-    let (Some(code), Some(state)) = (query.code, query.state) else {
-        return pages::token_flow();
+    let (code, state) = match (query.code, query.state) {
+        (None, None) => return pages::token_flow(),
+        (Some(code), Some(state)) if !state.is_empty() => (code, state),
+        (Some(_), _) => return not_a_login_answer(
+            "Imgur's answer has a code but no state, so it cannot belong to a login started here.",
+        ),
+        (None, Some(_)) => return not_a_login_answer("Imgur's answer has a state but no code."),
     };
     let code = match credential("code", &code) {
         Ok(code) => code,
@@ -165,8 +182,22 @@ pub async fn login_callback(
     }
 }
 
+fn not_a_login_answer(why: &str) -> HttpResponse {
+    pages::failed(
+        StatusCode::BAD_REQUEST,
+        "This login link is not valid",
+        &format!("{why} Start the login again; nothing was stored."),
+    )
+}
+
 fn denied(error: &str) -> HttpResponse {
-    if error == "access_denied" {
+    if error.trim().is_empty() {
+        pages::failed(
+            StatusCode::BAD_REQUEST,
+            "Authorization failed",
+            "Imgur sent the browser back with an error but did not say which. Nothing was stored; start the login again.",
+        )
+    } else if error == "access_denied" {
         pages::failed(
             StatusCode::BAD_REQUEST,
             "Access denied",
@@ -240,11 +271,8 @@ pub async fn finish_token_login(
 #[post("/auth/pin")]
 pub async fn login_with_pin(
     gateway: web::Data<Gateway>,
-    api_key: web::Data<ApiKey>,
-    req: HttpRequest,
     body: web::Json<PinBody>,
 ) -> Result<HttpResponse, Problem> {
-    api_key.check(&req, None)?;
     let pin = credential("pin", &body.pin)?;
     Ok(HttpResponse::Ok().json(gateway.login(Grant::Pin(pin)).await?))
 }
@@ -268,11 +296,8 @@ pub async fn login_with_pin(
 #[post("/auth/refresh-token")]
 pub async fn login_with_refresh_token(
     gateway: web::Data<Gateway>,
-    api_key: web::Data<ApiKey>,
-    req: HttpRequest,
     body: web::Json<RefreshTokenBody>,
 ) -> Result<HttpResponse, Problem> {
-    api_key.check(&req, None)?;
     let token = credential("refresh_token", &body.refresh_token)?;
     Ok(HttpResponse::Ok().json(gateway.login(Grant::RefreshToken(token)).await?))
 }
@@ -291,12 +316,7 @@ pub async fn login_with_refresh_token(
     security(("api_key" = []))
 )]
 #[post("/auth/logout")]
-pub async fn log_out(
-    gateway: web::Data<Gateway>,
-    api_key: web::Data<ApiKey>,
-    req: HttpRequest,
-) -> Result<HttpResponse, Problem> {
-    api_key.check(&req, None)?;
+pub async fn log_out(gateway: web::Data<Gateway>) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(gateway.logout().await?))
 }
 

@@ -6,15 +6,17 @@ use crate::gateway::Gateway;
 use crate::model::{ImageId, ImageUpdate};
 use crate::startup::ClientTimeout;
 use crate::upload::{
-    live_channel, validate_base64, validate_url, Base64Error, LiveFile, LiveSender, SpoolWriter,
-    Upload, UploadFields, UploadFile, UploadSource, IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES,
-    VIDEO_MAX_BYTES,
+    decode_base64_json, live_channel, validate_url, Base64Error, LiveFile, LiveSender, Reservation,
+    Spool, SpoolWriter, Upload, UploadFields, UploadFile, UploadSource, UploadStorage,
+    IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES, VIDEO_MAX_BYTES,
 };
 use actix_multipart::{Field, Multipart};
 use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::path::Path;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -30,11 +32,14 @@ const JSON_UPLOAD_LIMIT_BYTES: usize =
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://example.com/cat.png", "title": "A cat"}))]
-pub struct UploadJson {
+pub struct UploadJson<'a> {
     /// An http(s) URL of an image for Imgur to fetch.
     url: Option<String>,
     /// Base64 image data (a `data:` URL works too), up to 10 MiB decoded.
-    base64: Option<String>,
+    // Borrowed from the body as it is written there, and decoded from it.
+    #[serde(borrow)]
+    #[schema(value_type = Option<String>)]
+    base64: Option<&'a RawValue>,
     title: Option<String>,
     description: Option<String>,
     /// Album id (or an anonymous album's deletehash) to add the image to.
@@ -109,12 +114,14 @@ impl utoipa::ToSchema for ImageUpdateBody {}
         (status = 400, description = "Missing, duplicate or invalid fields, or Imgur refused the media", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Image over 10 MiB or video over 200 MiB; Imgur received no upload", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The client paused longer than PIXGATE_CLIENT_TIMEOUT while sending the body", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither multipart/form-data nor application/json", body = Problem, content_type = "application/problem+json")
+        (status = 415, description = "Neither multipart/form-data nor application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Uploads in progress hold PIXGATE_UPLOAD_BUDGET_BYTES (`busy`; Imgur received no upload), or Imgur is over capacity; see Retry-After", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/images")]
 pub async fn upload(
     gateway: web::Data<Gateway>,
+    storage: web::Data<UploadStorage>,
     client_timeout: web::Data<ClientTimeout>,
     req: HttpRequest,
     payload: web::Payload,
@@ -126,18 +133,22 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    let len = content_length(&req);
     let uploaded = if content_type.starts_with("multipart/form-data") {
         let max_len = VIDEO_MAX_BYTES + MULTIPART_OVERHEAD_BYTES;
-        let len = content_length(&req);
         if len.is_some_and(|len| len > max_len) {
             return Err(too_large(
                 "the request is larger than Imgur's 200 MiB video limit",
             ));
         }
-        // A large file starts going upstream while it still arrives.
+        // The whole body up front when its length is known, else each
+        // chunk of the file as it arrives.
+        let mut held = storage.budget.reserve(len.unwrap_or(0))?;
+        // A large video starts going upstream while it still arrives.
         let (live, events) = live_channel();
+        let multipart = Multipart::new(req.headers(), payload);
         let (upload, first_attempt) = futures_util::future::join(
-            read_multipart(Multipart::new(req.headers(), payload), pause, live),
+            read_multipart(multipart, pause, live, &storage.spool_dir, &mut held),
             gateway.start_upload(events, len.unwrap_or(max_len)),
         )
         .await;
@@ -146,7 +157,13 @@ pub async fn upload(
         upload.drop_in_background();
         uploaded?
     } else if content_type.starts_with("application/json") {
-        let upload = read_json_upload(&req, payload, pause).await?;
+        if len.is_some_and(|len| len > JSON_UPLOAD_LIMIT_BYTES as u64) {
+            return Err(too_large(
+                "the JSON body is larger than a 10 MiB image in base64",
+            ));
+        }
+        let mut held = storage.budget.reserve(len.unwrap_or(0))?;
+        let upload = read_json_upload(payload, len, pause, &mut held).await?;
         gateway.upload(&upload, None).await?
     } else {
         return Err(Problem::new(
@@ -191,12 +208,15 @@ async fn within<T>(
     })
 }
 
-/// Reads a multipart upload, spooling the file and stopping at its limit;
-/// a large file also goes to `live` as it arrives.
+/// Reads a multipart upload, spooling the file (into `spool_dir` once it
+/// outgrows memory, holding its bytes in `held`) and stopping at its limit;
+/// a large video also goes to `live` as it arrives.
 async fn read_multipart(
     mut multipart: Multipart,
     pause: Duration,
     mut live: LiveSender,
+    spool_dir: &Path,
+    held: &mut Reservation,
 ) -> Result<Upload, Problem> {
     let mut source: Option<UploadSource> = None;
     let mut fields = UploadFields::default();
@@ -217,7 +237,8 @@ async fn read_multipart(
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "image" | "video" => {
-                let Some(file) = spool_file(&name, &mut field, pause, &mut live).await? else {
+                let spooled = spool_file(&name, &mut field, pause, &mut live, spool_dir, held).await?;
+                let Some(file) = spooled else {
                     continue;
                 };
                 if source.replace(file).is_some() {
@@ -261,12 +282,17 @@ fn non_empty(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Spools a file part; `None` for an unused form field (no file name, no bytes).
+/// Spools a file part; `None` for an unused form field (no file name, no
+/// bytes). Only a video goes to `live` while it arrives: an image is at
+/// most 10 MiB, and must be whole (and within its limit) before any
+/// request to Imgur begins.
 async fn spool_file(
     name: &str,
     field: &mut Field,
     pause: Duration,
     live: &mut LiveSender,
+    spool_dir: &Path,
+    held: &mut Reservation,
 ) -> Result<Option<UploadSource>, Problem> {
     let is_video = name == "video";
     // Control characters could break the upstream part's header.
@@ -281,20 +307,24 @@ async fn spool_file(
         file_name: file_name.as_deref().unwrap_or(name),
         content_type: content_type.as_deref(),
     };
-    let mut spool = SpoolWriter::new(if is_video {
+    let limit = if is_video {
         VIDEO_MAX_BYTES
     } else {
         IMAGE_MAX_BYTES
-    });
+    };
+    let mut spool = SpoolWriter::new(limit, spool_dir);
     while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =
             chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
+        held.hold(chunk.len() as u64)?;
         if let Some(block) = spool.write(&chunk).await? {
-            live.file_block(&live_file, block).await;
+            if is_video {
+                live.file_block(&live_file, block).await;
+            }
         }
     }
     let (spool, last_block) = spool.finish().await?;
-    if let Some(block) = last_block {
+    if let (true, Some(block)) = (is_video, last_block) {
         live.file_block(&live_file, block).await;
     }
     if spool.is_empty() {
@@ -331,48 +361,69 @@ async fn read_text(name: &str, field: &mut Field, pause: Duration) -> Result<Str
     String::from_utf8(text).map_err(|_| Problem::invalid(format!("\"{name}\" is not UTF-8 text")))
 }
 
-/// Reads a JSON upload, refusing bodies over the base64 image limit early.
+/// Reads a JSON upload, holding its bytes in `held`: the raw body, then
+/// the one decoded copy of a base64 image, decoded straight from the body
+/// (see [`decode_base64_json`]); the body is let go once decoded.
 async fn read_json_upload(
-    req: &HttpRequest,
     mut payload: web::Payload,
+    len: Option<u64>,
     pause: Duration,
+    held: &mut Reservation,
 ) -> Result<Upload, Problem> {
-    let over = || too_large("the JSON body is larger than a 10 MiB image in base64");
-    if content_length(req).is_some_and(|len| len > JSON_UPLOAD_LIMIT_BYTES as u64) {
-        return Err(over());
-    }
-    let mut body = web::BytesMut::new();
+    // One allocation for a body of known length (checked against the limit).
+    let mut body = web::BytesMut::with_capacity(len.unwrap_or(0) as usize);
     while let Some(chunk) = within(pause, payload.next()).await? {
         let chunk = chunk.map_err(|e| Problem::invalid(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > JSON_UPLOAD_LIMIT_BYTES {
-            return Err(over());
+            return Err(too_large(
+                "the JSON body is larger than a 10 MiB image in base64",
+            ));
         }
+        held.hold(chunk.len() as u64)?;
         body.extend_from_slice(&chunk);
     }
-    let json: UploadJson = serde_json::from_slice(&body)
-        .map_err(|e| Problem::invalid(format!("invalid JSON body: {e}")))?;
-    let source = match (json.url, json.base64) {
-        (Some(url), None) => validate_url(&url)?,
-        (None, Some(data)) => validate_base64(&data).map_err(|e| match e {
-            Base64Error::Invalid => Problem::invalid("\"base64\" is not valid base64 image data"),
-            Base64Error::TooLarge => {
-                too_large("the base64 image is larger than Imgur's 10 MiB limit")
+    let checked = {
+        let json: UploadJson<'_> = serde_json::from_slice(&body)
+            .map_err(|e| Problem::invalid(format!("invalid JSON body: {e}")))?;
+        let source = match (json.url, json.base64) {
+            (Some(url), None) => validate_url(&url)?,
+            (None, Some(literal)) => {
+                // The decoded copy is at most 3/4 of the text.
+                let decoded_bound = (literal.get().len() as u64 / 4 * 3 + 3).min(IMAGE_MAX_BYTES);
+                held.hold(decoded_bound)?;
+                let image = decode_base64_json(literal.get()).map_err(|e| match e {
+                    Base64Error::Invalid => {
+                        Problem::invalid("\"base64\" is not valid base64 image data")
+                    }
+                    Base64Error::TooLarge => {
+                        too_large("the base64 image is larger than Imgur's 10 MiB limit")
+                    }
+                })?;
+                UploadSource::Image(UploadFile {
+                    spool: Spool::in_memory(image.into()),
+                    file_name: "image".to_owned(),
+                    content_type: None,
+                })
             }
-        })?,
-        _ => {
-            return Err(Problem::invalid(
-                "send exactly one of \"url\" or \"base64\"",
-            ))
-        }
+            _ => {
+                return Err(Problem::invalid(
+                    "send exactly one of \"url\" or \"base64\"",
+                ))
+            }
+        };
+        let fields = UploadFields {
+            title: json.title,
+            description: json.description,
+            album: json.album,
+            name: json.name,
+            disable_audio: json.disable_audio.unwrap_or(false),
+        };
+        Upload::new(source, fields)?
     };
-    let fields = UploadFields {
-        title: json.title,
-        description: json.description,
-        album: json.album,
-        name: json.name,
-        disable_audio: json.disable_audio.unwrap_or(false),
-    };
-    Ok(Upload::new(source, fields)?)
+    let body_len = body.len() as u64;
+    drop(body);
+    held.release(body_len);
+    Ok(checked)
 }
 
 /// Get an image

@@ -1,4 +1,5 @@
-//! Middleware around every route: request ids, panics, HEAD, CORS.
+//! Middleware around every route: request ids, panics, metrics, HEAD,
+//! CORS. The edge checks are in [`super::edge`].
 
 use crate::api::{Problem, ProblemKind};
 use crate::metrics::Metrics;
@@ -6,7 +7,7 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
@@ -65,17 +66,27 @@ pub async fn request_id(
     let Some(value) = value else {
         return outcome;
     };
+    edit_headers(outcome, |headers| {
+        headers.insert(X_REQUEST_ID, value);
+    })
+}
+
+/// Changes the headers of an answer, also of an error from inside:
+/// actix renders an error only after the last middleware, and the request
+/// is gone by then (a `ServiceResponse` needs it), so the error is rendered
+/// here and the finished response passed on inside the error.
+pub fn edit_headers<B>(
+    outcome: Result<ServiceResponse<B>, actix_web::Error>,
+    edit: impl FnOnce(&mut HeaderMap),
+) -> Result<ServiceResponse<B>, actix_web::Error> {
     match outcome {
         Ok(mut response) => {
-            response.headers_mut().insert(X_REQUEST_ID, value);
+            edit(response.headers_mut());
             Ok(response)
         }
-        // actix renders an error only after the last middleware, and the
-        // request is gone by now (a `ServiceResponse` needs it), so render it
-        // here and pass the finished response on inside the error.
         Err(error) => {
             let mut response = error.error_response();
-            response.headers_mut().insert(X_REQUEST_ID, value);
+            edit(response.headers_mut());
             Err(InternalError::from_response(error, response).into())
         }
     }

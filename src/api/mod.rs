@@ -4,8 +4,9 @@
 //! map its result; errors become [`Problem`]s.
 
 mod account;
-mod api_key;
+pub mod api_key;
 mod auth;
+pub mod edge;
 mod favorites;
 mod health;
 mod images;
@@ -19,7 +20,6 @@ pub use problem::{Problem, ProblemKind};
 
 use crate::imgur::Reply;
 use actix_web::http::{header, StatusCode};
-use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use utoipa::openapi::path::Operation;
@@ -46,7 +46,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(auth::auth_status)
         .service(
             scope::scope("/v1")
-                .wrap(from_fn(api_key::require_api_key))
                 .service(account::account)
                 .service(account::rate_limits)
                 .service(favorites::list_favorites)
@@ -188,10 +187,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Adds what operations share, so each route documents only its own
-/// answers: on `/v1`, the bearer API key and the problems any of them can
-/// answer (wrong key, no authorization, Imgur's failures); on the image
-/// routes, a bad id and a missing image; on every operation with a JSON
-/// body, the 413 and 415 its extractor can answer.
+/// answers: on every operation the API-key guard covers, the bearer API
+/// key and its 401; on every operation, the edge checks' 403 (a `Host` not
+/// allowed, or an unsafe request from another origin); on `/v1`, the
+/// problems any of them can answer (no authorization, Imgur's failures);
+/// on the image routes, a bad id and a missing image; on every operation
+/// with a JSON body, the 413 and 415 its extractor can answer.
 fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -205,14 +206,15 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
                 .build(),
         ),
     );
+    let unauthorized = (
+        "401",
+        "PIXGATE_API_KEY is set and the request's key is missing or wrong",
+    );
+    let edge_refusal = "The Host header names a host this gateway does not answer to (`host-not-allowed`), or an unsafe request came from a web page of another origin (`cross-origin-refused`)";
     let shared = [
         (
-            "401",
-            "PIXGATE_API_KEY is set and the request's key is missing or wrong",
-        ),
-        (
             "403",
-            "No user authorization (or it was revoked), or Imgur refused this account the request",
+            "No user authorization (or it was revoked), Imgur refused this account the request, or the edge checks refused it (`host-not-allowed`, `cross-origin-refused`)",
         ),
         ("429", "Imgur's rate limit was reached; see Retry-After"),
         (
@@ -250,11 +252,14 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let mut documented: Vec<(&str, &str)> = Vec::new();
-            if path.starts_with("/v1/") {
+            if api_key::needs_key(path) {
                 operation.security = Some(vec![SecurityRequirement::new(
                     "api_key",
                     Vec::<String>::new(),
                 )]);
+                documented.push(unauthorized);
+            }
+            if path.starts_with("/v1/") {
                 documented.extend(shared);
             }
             if path.starts_with("/v1/images/{id}") {
@@ -274,7 +279,30 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
                     .entry(status.to_owned())
                     .or_insert_with(|| RefOr::T(problem_response(description)));
             }
+            if !edge::ANY_HOST_PATHS.contains(&path.as_str()) {
+                add_problem_answer(operation, "403", edge_refusal);
+            }
         }
+    }
+}
+
+/// Documents `status` as a problem too, beside what the operation already
+/// answers with it (such as the callback's HTML pages).
+fn add_problem_answer(operation: &mut Operation, status: &str, description: &str) {
+    let response = operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| RefOr::T(problem_response(description)));
+    if let RefOr::T(response) = response {
+        response
+            .content
+            .entry(problem::PROBLEM_JSON.to_owned())
+            .or_insert_with(|| {
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build()
+            });
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::imgur::{self, ErrorKind, RateLimits};
 
 use crate::model::InvalidInput;
-use crate::upload::SpoolError;
+use crate::upload::{Busy, SpoolError};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
@@ -26,6 +26,11 @@ pub enum ProblemKind {
     AuthorizationRequired,
     /// 403: Imgur refused this request (e.g. not the image's owner).
     Forbidden,
+    /// 403: the `Host` header names a host this gateway does not answer to
+    /// (DNS rebinding).
+    HostNotAllowed,
+    /// 403: an unsafe request from a browser page of another origin (CSRF).
+    CrossOriginRefused,
     /// 404: Imgur has no such thing, or no such route.
     NotFound,
     /// 405: a known path with a method it does not take.
@@ -42,6 +47,8 @@ pub enum ProblemKind {
     UpstreamOverCapacity,
     /// 503: `/readyz` while no access token can be had.
     NotReady,
+    /// 503: uploads in progress hold the whole upload budget.
+    Busy,
     /// 502: Imgur failed or answered something unreadable.
     UpstreamError,
     /// 504: Imgur did not answer in time.
@@ -74,6 +81,16 @@ impl ProblemKind {
                 StatusCode::FORBIDDEN,
                 "urn:pixgate:problem:forbidden",
                 "Imgur refused the request",
+            ),
+            HostNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "urn:pixgate:problem:host-not-allowed",
+                "Host not allowed",
+            ),
+            CrossOriginRefused => (
+                StatusCode::FORBIDDEN,
+                "urn:pixgate:problem:cross-origin-refused",
+                "Cross-origin request refused",
             ),
             NotFound => (
                 StatusCode::NOT_FOUND,
@@ -114,6 +131,11 @@ impl ProblemKind {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "urn:pixgate:problem:not-ready",
                 "Not ready",
+            ),
+            Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "urn:pixgate:problem:busy",
+                "Busy",
             ),
             UpstreamError => (
                 StatusCode::BAD_GATEWAY,
@@ -188,6 +210,13 @@ impl Problem {
 
     pub fn invalid(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::InvalidInput, detail)
+    }
+
+    /// The problem with `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.headers
+            .push((header::RETRY_AFTER.to_string(), seconds.to_string()));
+        self
     }
 
     fn status_code(&self) -> StatusCode {
@@ -280,9 +309,7 @@ impl From<imgur::Error> for Problem {
         let mut problem = Problem::new(kind, detail);
         problem.upstream_status = error.upstream_status;
         if let Some(seconds) = retry_after {
-            problem
-                .headers
-                .push((header::RETRY_AFTER.to_string(), seconds.to_string()));
+            problem = problem.retry_after(seconds);
         }
         problem.headers.extend(error.rate_limits.0);
         problem
@@ -313,6 +340,27 @@ impl From<SpoolError> for Problem {
                 )
             }
         }
+    }
+}
+
+/// How long a client refused as [`ProblemKind::Busy`] should wait: uploads
+/// in progress usually end within seconds.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+impl From<Busy> for Problem {
+    fn from(error: Busy) -> Self {
+        tracing::warn!(
+            limit = error.limit,
+            "refused an upload: the upload budget is used up"
+        );
+        Problem::new(
+            ProblemKind::Busy,
+            format!(
+                "uploads in progress already hold the gateway's upload budget (PIXGATE_UPLOAD_BUDGET_BYTES, {} bytes), so this upload was not sent to Imgur; try again shortly",
+                error.limit
+            ),
+        )
+        .retry_after(BUSY_RETRY_AFTER_SECS)
     }
 }
 

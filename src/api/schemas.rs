@@ -38,10 +38,11 @@ pub struct Image {
 
 /// A multipart upload: exactly one of `image`, `video` or `url`.
 #[derive(ToSchema)]
-#[schema(example = json!({"url": "https://example.com/cat.png", "title": "A cat"}))]
 pub struct UploadForm {
     // Plain types, not nullable ones: Swagger UI offers a file picker and
-    // leaves unused fields empty only then.
+    // leaves unused fields empty only then. No example for the whole form:
+    // Swagger UI would fill it in, and a pre-filled `url` beside a chosen
+    // file is two sources, refused.
     /// An image file, up to 10 MiB.
     #[schema(value_type = String, format = Binary, required = false)]
     image: Option<Vec<u8>>,

@@ -136,14 +136,24 @@ impl ImgurClient {
 
     /// `GET /3/image/{id}`.
     pub async fn image(&self, id: &ImageId) -> Result<Reply<Bytes>, Error> {
+        self.image_as(id, Auth::Either).await
+    }
+
+    /// `GET /3/image/{id}` as the user, for its `favorite` field (which
+    /// means something only then); refused locally in anonymous mode.
+    pub async fn image_as_user(&self, id: &ImageId) -> Result<Reply<Bytes>, Error> {
+        self.image_as(id, Auth::User).await
+    }
+
+    async fn image_as(&self, id: &ImageId, auth: Auth) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/image/{id}", self.api);
-        self.send("image", Auth::Either, self.timeout, || {
+        self.send("image", auth, self.timeout, || {
             self.plain(Method::GET, &url)
         })
         .await
     }
 
-    /// `POST /3/image` with one of `image` (file, base64 or URL) or `video`,
+    /// `POST /3/image` with one of `image` (file or URL) or `video`,
     /// from the spool, unless a live attempt ([`ImgurClient::upload_live`])
     /// already got Imgur's answer. After a rejected token the body is
     /// rebuilt from the spool for the one replay.
@@ -519,15 +529,6 @@ async fn upload_form(upload: &Upload) -> Result<Form, Error> {
             Form::new().part(field, part).text("type", "file")
         }
         UploadSource::Url(url) => Form::new().text("image", url.clone()).text("type", "url"),
-        UploadSource::Base64(data) => {
-            let len = data.len() as u64;
-            Form::new()
-                .part(
-                    "image",
-                    Part::stream_with_length(Body::from(data.clone()), len),
-                )
-                .text("type", "base64")
-        }
     };
     Ok(text_fields(&upload.fields)
         .into_iter()

@@ -3,7 +3,7 @@
 //! exactly one token request and answers every request, and a 200 MiB
 //! video upload keeps the gateway's peak RSS under 64 MiB.
 
-use crate::helpers::{spawn_app_with, GatewayProcess, Options};
+use crate::helpers::{peak_rss_kib, spawn_app_with, GatewayProcess, Options};
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -24,16 +24,6 @@ fn open_files_limit() -> Option<u64> {
         .nth(3)?
         .parse()
         .ok()
-}
-
-/// `VmHWM` (peak resident set) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("the process is running")
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .expect("VmHWM in /proc/<pid>/status")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

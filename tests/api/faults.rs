@@ -257,7 +257,7 @@ async fn a_client_leaving_mid_upload_leaves_no_spool_and_forwards_nothing() {
 
     tokio::task::spawn_blocking(move || {
         let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connected");
-        let head = "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 9000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n";
+        let head = "POST /v1/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 9000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n";
         socket.write_all(head.as_bytes()).expect("head sent");
         // 3 MiB: past the in-memory spool, so a temp file exists.
         socket.write_all(&vec![7u8; 3 * 1024 * 1024]).expect("part sent");
@@ -304,7 +304,7 @@ async fn hostile_requests_are_refused_without_reaching_imgur() {
         move || {
             let mut socket = std::net::TcpStream::connect(address).expect("connected");
             socket.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout set");
-            let head = "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n{\"base64\":\"";
+            let head = "POST /v1/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n{\"base64\":\"";
             socket.write_all(head.as_bytes()).expect("sent");
             let mut answer = [0u8; 512];
             let n = socket.read(&mut answer).unwrap_or(0);

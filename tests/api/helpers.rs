@@ -1,5 +1,6 @@
 //! Starting the real gateway against the fake Imgur, both on loopback port 0.
 
+use pixgate::api::edge::rules::AllowedHosts;
 use pixgate::config::{Config, ImgurConfig};
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
 use pixgate::secret::Secret;
@@ -18,6 +19,9 @@ pub struct Options {
     pub cache_max_bytes: u64,
     pub client_timeout: Duration,
     pub cors_origins: Vec<String>,
+    /// `PIXGATE_ALLOWED_HOSTS`.
+    pub allowed_hosts: Vec<String>,
+    pub upload_budget_bytes: u64,
     pub fake: FakeConfig,
 }
 
@@ -32,6 +36,8 @@ impl Default for Options {
             cache_max_bytes: 64 * 1024 * 1024,
             client_timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            upload_budget_bytes: 1 << 30,
             fake: FakeConfig::default(),
         }
     }
@@ -103,6 +109,10 @@ pub fn config(
         client_timeout: options.client_timeout,
         shutdown_grace: Duration::from_secs(5),
         cors_origins: options.cors_origins.clone(),
+        allowed_hosts: AllowedHosts::new("127.0.0.1:0", &options.allowed_hosts)
+            .expect("valid allowed hosts"),
+        upload_budget_bytes: options.upload_budget_bytes,
+        spool_dir: std::env::temp_dir(),
     }
 }
 
@@ -160,6 +170,17 @@ impl TestApp {
             .expect("written");
     }
 
+    /// Requests the fake saw begin, of every kind (token endpoint included),
+    /// their bodies complete or not.
+    pub fn upstream_requests_begun(&self) -> usize {
+        ALL_ENDPOINTS.iter().map(|e| self.fake.begun(*e)).sum()
+    }
+
+    /// The token file's bytes (it must exist).
+    pub fn token_file_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.token_file).expect("the token file exists")
+    }
+
     /// Upstream calls of every kind except the token endpoint.
     pub fn api_calls(&self) -> usize {
         [
@@ -178,6 +199,21 @@ impl TestApp {
         .sum()
     }
 }
+
+/// Every endpoint of the fake.
+pub const ALL_ENDPOINTS: [Endpoint; 11] = [
+    Endpoint::Token,
+    Endpoint::Authorize,
+    Endpoint::Account,
+    Endpoint::Favorites,
+    Endpoint::Upload,
+    Endpoint::GetImage,
+    Endpoint::UpdateImage,
+    Endpoint::DeleteImage,
+    Endpoint::Favorite,
+    Endpoint::Credits,
+    Endpoint::Other,
+];
 
 /// A client that does not follow redirects.
 pub fn no_redirects() -> reqwest::Client {
@@ -215,6 +251,16 @@ pub fn url_param(url: &str, name: &str) -> Option<String> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     })
+}
+
+/// `VmHWM` (peak resident set) of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("the process is running")
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
 }
 
 /// A small valid PNG of `size` bytes (the IHDR says 2x3).
@@ -307,17 +353,40 @@ impl GatewayProcess {
         token_file: &std::path::Path,
         extra: &[(&str, &str)],
     ) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"));
+        let mut command = Self::command();
         command
-            .current_dir(dir)
-            .env_clear()
-            .env("RUST_LOG", "info")
             .env("IMGUR_CLIENT_ID", &fake.config().client_id)
             .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
             .env("IMGUR_API_URL", fake.base_url())
+            .env("PIXGATE_TOKEN_FILE", token_file);
+        Self::spawn(command, dir, extra)
+    }
+
+    /// Starts `pixgate --demo` in `dir` (which is also its `TMPDIR`, where
+    /// the demo keeps its token file), on a free port.
+    pub fn demo(dir: &std::path::Path) -> Self {
+        let mut command = Self::command();
+        command.arg("--demo").env("TMPDIR", dir);
+        Self::spawn(command, dir, &[])
+    }
+
+    /// The binary, with none of this machine's environment.
+    fn command() -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"));
+        command.env_clear();
+        command
+    }
+
+    fn spawn(
+        mut command: std::process::Command,
+        dir: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        use std::io::{BufRead, BufReader};
+        command
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
             .env("PIXGATE_LISTEN", "127.0.0.1:0")
-            .env("PIXGATE_TOKEN_FILE", token_file)
             .env("PIXGATE_WORKERS", "2")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());

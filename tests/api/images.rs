@@ -277,7 +277,7 @@ async fn an_upstream_that_wants_a_length_gets_uploads_from_the_spool_from_then_o
 }
 
 #[tokio::test]
-async fn url_and_base64_uploads_are_forwarded_with_their_type() {
+async fn url_uploads_are_forwarded_as_urls_and_base64_as_the_decoded_file() {
     let app = spawn_app().await;
     let bytes = png(300);
     let cases = [
@@ -297,7 +297,7 @@ async fn url_and_base64_uploads_are_forwarded_with_their_type() {
             "json base64",
             Some(json!({"base64": base64::engine::general_purpose::STANDARD.encode(&bytes)})),
             None,
-            "base64",
+            "file",
         ),
     ];
     for (case, json_body, form, expected_type) in cases {
@@ -314,7 +314,7 @@ async fn url_and_base64_uploads_are_forwarded_with_their_type() {
             .fake
             .image(body["id"].as_str().expect("id"))
             .expect("stored");
-        if expected_type == "base64" {
+        if expected_type == "file" {
             assert_eq!(
                 stored.sha256,
                 sha256(&bytes),

@@ -424,6 +424,11 @@ async fn upload_is_payload_too_large_without_calling_imgur_when_the_image_is_ove
     // Assert
     assert_problem(response, 413, "payload-too-large").await;
     assert_eq!(app.api_calls(), 0);
+    assert_eq!(
+        app.fake.begun(Endpoint::Upload),
+        0,
+        "no upload request even began"
+    );
 }
 
 #[tokio::test]

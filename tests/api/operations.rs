@@ -163,7 +163,7 @@ async fn a_client_that_stalls_its_upload_gets_408_and_the_next_request_works() {
     let answer = tokio::task::spawn_blocking(move || {
         let mut socket = std::net::TcpStream::connect(address).expect("connected");
         socket.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout set");
-        let head = "POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n";
+        let head = "POST /v1/images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n";
         let part = "--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n0123456789";
         socket.write_all(head.as_bytes()).expect("head sent");
         socket.write_all(part.as_bytes()).expect("part sent");

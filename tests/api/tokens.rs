@@ -95,8 +95,9 @@ async fn a_rejected_token_is_refreshed_and_the_upload_replayed_once() {
     let app = spawn_app().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     app.fake.expire_access_tokens();
-    let bytes = png(3 * 1024 * 1024); // spooled to disk, read twice
-    let form = Form::new().part("image", Part::bytes(bytes.clone()).file_name("a.png"));
+    // Spooled to disk and streamed while it arrives (a video), read twice.
+    let bytes = png(3 * 1024 * 1024);
+    let form = Form::new().part("video", Part::bytes(bytes.clone()).file_name("a.mp4"));
 
     let response = app
         .http

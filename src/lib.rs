@@ -1,6 +1,8 @@
 //! pixgate: a local REST gateway to Imgur.
 //!
-//! A request flows `api` (route table, parsing, problem+json) →
+//! A request passes the edge checks first ([`api::edge`]: `Host`,
+//! cross-origin, framing; then the API key), then flows `api` (route table,
+//! parsing, problem+json) →
 //! [`gateway::Gateway`] (one operation per endpoint) → [`cache`] (favorites)
 //! and [`imgur::ImgurClient`] (the only code that knows Imgur's wire format,
 //! with the token manager and the durable token file beside it).
@@ -12,13 +14,13 @@
 //! | [`config`] | command line and environment |
 //! | [`cli`] | `pixgate login`, `logout`, `status`, `import` |
 //! | [`startup`] | server construction and listening |
-//! | [`api`] | routes, handlers, OpenAPI, errors |
+//! | [`api`] | edge checks, routes, handlers, OpenAPI, errors |
 //! | [`gateway`] | the operations the API offers |
 //! | [`cache`] | the favorites cache |
 //! | [`imgur`] | Imgur client, token manager, token file, wire format |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`login`] | pending browser logins (OAuth `state`) |
-//! | [`upload`] | upload spooling and limits |
+//! | [`upload`] | upload spooling, limits and the upload budget |
 //! | [`model`] | validated input types |
 //! | [`fake_imgur`] | a fake Imgur speaking the real wire format |
 //! | [`demo`] | `--demo`: the gateway in front of the fake |

@@ -3,19 +3,12 @@
 //! switch to new tokens.
 
 use crate::helpers::{
-    assert_problem, location, no_redirects, spawn_app_with, url_param, Options, TestApp,
+    anonymous_app, assert_problem, location, no_redirects, spawn_app_with, url_param, Options,
+    TestApp,
 };
 use pixgate::fake_imgur::{Consent, Endpoint, Fault, FaultKind};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-async fn anonymous_app() -> TestApp {
-    spawn_app_with(Options {
-        user: false,
-        ..Options::default()
-    })
-    .await
-}
 
 /// Starts a login and returns Imgur's authorize URL the gateway sent us to.
 async fn start_login(app: &TestApp, response_type: &str) -> String {

@@ -5,7 +5,7 @@
 //! send. Without chromedriver the tests are skipped locally and fail in CI
 //! (`CI` set).
 
-use crate::helpers::{spawn_app_with, Options, TestApp};
+use crate::helpers::{anonymous_app, spawn_app_with, Options, TestApp};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -106,14 +106,6 @@ async fn browser() -> Option<Browser> {
         driver,
         _profile: profile,
     })
-}
-
-async fn anonymous_app() -> TestApp {
-    spawn_app_with(Options {
-        user: false,
-        ..Options::default()
-    })
-    .await
 }
 
 /// Waits (by WebDriver polling, bounded) until `#status` reads `expected`.
@@ -366,12 +358,7 @@ async fn swagger_ui_works(page: &Client) {
     })
     .await;
     assert_eq!(status, "201", "{body}");
-    let uploads: Vec<_> = app
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.endpoint == Endpoint::Upload)
-        .collect();
+    let uploads = app.uploads_received();
     assert_eq!(uploads.len(), 1);
     assert_eq!(
         uploads[0].fields.get("image").map(String::as_str),

@@ -5,7 +5,7 @@
 //! same.
 
 use crate::helpers::{
-    assert_problem, png, spawn_app, spawn_app_with, GatewayProcess, Options, TestApp,
+    anonymous_app, assert_problem, png, spawn_app, spawn_app_with, GatewayProcess, Options, TestApp,
 };
 use pixgate::fake_imgur::Endpoint;
 use reqwest::multipart::{Form, Part};
@@ -456,11 +456,7 @@ async fn the_openapi_document_says_which_operations_need_the_key_and_the_edge_re
 
 #[tokio::test]
 async fn every_page_and_answer_forbids_framing_and_sniffing() {
-    let app = spawn_app_with(Options {
-        user: false,
-        ..Options::default()
-    })
-    .await;
+    let app = anonymous_app().await;
     let pages = [
         ("Swagger UI", "/docs/"),
         ("Swagger UI's script", "/docs/swagger-initializer.js"),
@@ -503,11 +499,7 @@ async fn every_page_and_answer_forbids_framing_and_sniffing() {
 
 #[tokio::test]
 async fn anonymous_favorite_changes_are_refused_without_calling_imgur() {
-    let app = spawn_app_with(Options {
-        user: false,
-        ..Options::default()
-    })
-    .await;
+    let app = anonymous_app().await;
     let id = some_image(&app);
     for (case, request) in [
         (
@@ -536,11 +528,7 @@ async fn anonymous_favorite_changes_are_refused_without_calling_imgur() {
 
 #[tokio::test]
 async fn a_callback_with_an_empty_error_is_a_clear_400_page() {
-    let app = spawn_app_with(Options {
-        user: false,
-        ..Options::default()
-    })
-    .await;
+    let app = anonymous_app().await;
     for path in ["/auth/callback?code=&error=", "/auth/callback?error="] {
         let page = app.get(path).await;
         assert_eq!(page.status(), 400, "{path}");

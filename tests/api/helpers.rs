@@ -61,6 +61,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// An anonymous-mode gateway (no refresh token) with default options.
+pub async fn anonymous_app() -> TestApp {
+    spawn_app_with(Options {
+        user: false,
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let fake = FakeImgur::start(options.fake.clone())
         .await
@@ -181,22 +190,23 @@ impl TestApp {
         std::fs::read(&self.token_file).expect("the token file exists")
     }
 
-    /// Upstream calls of every kind except the token endpoint.
+    /// Upstream calls of every kind except the token endpoint (and the
+    /// authorize page, which the browser calls, not the gateway).
     pub fn api_calls(&self) -> usize {
-        [
-            Endpoint::Account,
-            Endpoint::Favorites,
-            Endpoint::Upload,
-            Endpoint::GetImage,
-            Endpoint::UpdateImage,
-            Endpoint::DeleteImage,
-            Endpoint::Favorite,
-            Endpoint::Credits,
-            Endpoint::Other,
-        ]
-        .iter()
-        .map(|e| self.fake.calls(*e))
-        .sum()
+        ALL_ENDPOINTS
+            .iter()
+            .filter(|e| !matches!(e, Endpoint::Token | Endpoint::Authorize))
+            .map(|e| self.fake.calls(*e))
+            .sum()
+    }
+
+    /// The upload requests the fake received whole.
+    pub fn uploads_received(&self) -> Vec<pixgate::fake_imgur::RecordedRequest> {
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.endpoint == Endpoint::Upload)
+            .collect()
     }
 }
 

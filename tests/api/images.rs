@@ -101,15 +101,6 @@ fn video_form(len: usize) -> (Form, Vec<u8>) {
     (form, bytes)
 }
 
-/// The upload requests the fake received.
-fn uploads_received(app: &crate::helpers::TestApp) -> Vec<pixgate::fake_imgur::RecordedRequest> {
-    app.fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.endpoint == Endpoint::Upload)
-        .collect()
-}
-
 /// Uploads `form` through the gateway, expects 201, and returns what
 /// Imgur stored for the new image.
 async fn upload_and_read_back(app: &crate::helpers::TestApp, form: Form) -> StoredImage {
@@ -142,7 +133,7 @@ async fn a_large_video_is_spooled_and_forwarded_in_the_video_field() {
         (bytes.len() as u64, sha256(&bytes))
     );
     assert_eq!(stored.title.as_deref(), Some("After the file"));
-    let uploads = uploads_received(&app);
+    let uploads = app.uploads_received();
     assert_eq!(uploads.len(), 1);
     let upload = &uploads[0];
     assert_eq!(upload.content_length, None, "streamed, so chunked");
@@ -173,7 +164,7 @@ async fn an_unused_image_field_before_a_large_video_does_not_stop_it_streaming()
     let stored = upload_and_read_back(&app, form).await;
 
     assert_eq!(stored.sha256, sha256(&bytes));
-    let uploads = uploads_received(&app);
+    let uploads = app.uploads_received();
     assert_eq!(uploads.len(), 1);
     assert_eq!(uploads[0].content_length, None, "streamed");
 }
@@ -184,7 +175,7 @@ async fn a_small_file_goes_upstream_with_a_length_after_it_arrived_whole() {
 
     upload_a_png(&app).await;
 
-    let uploads = uploads_received(&app);
+    let uploads = app.uploads_received();
     assert_eq!(uploads.len(), 1);
     assert!(
         uploads[0].content_length.is_some(),
@@ -264,7 +255,8 @@ async fn an_upstream_that_wants_a_length_gets_uploads_from_the_spool_from_then_o
         assert_eq!(stored.sha256, sha256(&bytes));
     }
 
-    let lengths: Vec<Option<u64>> = uploads_received(&app)
+    let lengths: Vec<Option<u64>> = app
+        .uploads_received()
         .iter()
         .map(|r| r.content_length)
         .collect();

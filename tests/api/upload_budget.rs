@@ -38,6 +38,14 @@ async fn send_chunks(sender: &tokio::sync::mpsc::Sender<Bytes>, bytes: usize) {
     }
 }
 
+async fn with_budget(bytes: u64) -> TestApp {
+    spawn_app_with(Options {
+        upload_budget_bytes: bytes,
+        ..Options::default()
+    })
+    .await
+}
+
 fn image_of(len: usize) -> Form {
     Form::new().part("image", Part::bytes(png(len)).file_name("a.png"))
 }
@@ -54,11 +62,7 @@ async fn post(app: &TestApp, form: Form) -> reqwest::Response {
 #[tokio::test]
 async fn an_upload_whose_length_passes_the_budget_is_busy_before_anything_is_read() {
     // Arrange
-    let app = spawn_app_with(Options {
-        upload_budget_bytes: 2 * MIB as u64,
-        ..Options::default()
-    })
-    .await;
+    let app = with_budget(2 * MIB as u64).await;
 
     // Act
     let response = post(&app, image_of(3 * MIB)).await;
@@ -86,11 +90,7 @@ async fn an_upload_whose_length_passes_the_budget_is_busy_before_anything_is_rea
 async fn a_streamed_video_that_passes_the_budget_is_busy_and_never_completes_at_imgur() {
     // Arrange: no Content-Length, so the budget is taken as the file arrives;
     // past 2 MiB the video already goes to Imgur.
-    let app = spawn_app_with(Options {
-        upload_budget_bytes: 3 * MIB as u64,
-        ..Options::default()
-    })
-    .await;
+    let app = with_budget(3 * MIB as u64).await;
     let (sender, part) = streamed_part("clip.mp4");
     let request = app
         .http
@@ -129,11 +129,7 @@ async fn a_streamed_video_that_passes_the_budget_is_busy_and_never_completes_at_
 #[tokio::test]
 async fn bytes_held_by_an_upload_in_progress_count_against_the_next_one() {
     // Arrange: a video upload holding more than 2 MiB, still arriving.
-    let app = spawn_app_with(Options {
-        upload_budget_bytes: 4 * MIB as u64,
-        ..Options::default()
-    })
-    .await;
+    let app = with_budget(4 * MIB as u64).await;
     let (sender, part) = streamed_part("clip.mp4");
     let first = tokio::spawn({
         let request = app
@@ -171,12 +167,7 @@ async fn an_image_is_spooled_whole_and_an_oversized_one_never_begins_upstream() 
     let oversized = post(&app, image_of(10 * MIB + 1)).await;
 
     assert_eq!(large.status(), 201);
-    let uploads: Vec<_> = app
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.endpoint == Endpoint::Upload)
-        .collect();
+    let uploads = app.uploads_received();
     assert_eq!(uploads.len(), 1);
     assert_eq!(
         uploads[0].content_length.map(|n| n > 5 * MIB as u64),

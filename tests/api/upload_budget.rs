@@ -92,18 +92,19 @@ async fn a_streamed_video_that_passes_the_budget_is_busy_and_never_completes_at_
     // past 2 MiB the video already goes to Imgur.
     let app = with_budget(3 * MIB as u64).await;
     let (sender, part) = streamed_part("clip.mp4");
-    let request = app
-        .http
-        .post(app.url("/v1/images"))
-        .multipart(Form::new().part("video", part))
-        .send();
-    let feed = async {
-        send_chunks(&sender, 3 * MIB / 2 * 3).await;
-        drop(sender);
-    };
+    let upload = tokio::spawn(
+        app.http
+            .post(app.url("/v1/images"))
+            .multipart(Form::new().part("video", part))
+            .send(),
+    );
+    send_chunks(&sender, 5 * MIB / 2).await;
+    app.fake.wait_for_begun(Endpoint::Upload, 1).await;
 
-    // Act
-    let (response, ()) = futures_util::join!(request, feed);
+    // Act: the next megabyte passes the budget.
+    send_chunks(&sender, MIB).await;
+    drop(sender);
+    let response = upload.await.expect("joined");
 
     // Assert
     let response = response.expect("answered");

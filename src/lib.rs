@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fake_imgur;
+pub mod flickr;
 pub mod gateway;
 pub mod imgur;
 pub mod login;

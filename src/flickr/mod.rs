@@ -1,0 +1,3 @@
+//! Everything that knows Flickr.
+
+pub mod signing;

@@ -28,6 +28,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fake_flickr;
 pub mod fake_imgur;
 pub mod flickr;
 pub mod gateway;

@@ -118,7 +118,7 @@ fn allow(shared: &Shared, token: &str, perms: Perms) -> HttpResponse {
             .collect();
         digits.join("-")
     } else {
-        random_hex(8)
+        random_hex(16)
     };
     request.leg = Leg::Allowed {
         verifier: verifier.clone(),

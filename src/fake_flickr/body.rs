@@ -11,7 +11,6 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::state::hex;
 use super::ReceivedFile;
 use crate::flickr::signing::form_pairs;
 
@@ -101,7 +100,7 @@ async fn read_multipart(req: &HttpRequest, payload: web::Payload, body: &mut Bod
                 file_name,
                 content_type,
                 size,
-                sha256: hex(&hasher.finalize()),
+                sha256: format!("{:x}", hasher.finalize()),
             });
         } else {
             let mut text = Vec::new();

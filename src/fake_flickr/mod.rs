@@ -66,6 +66,9 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 
+/// What the authorize page does on `GET`: the same choice as the fake
+/// Imgur's consent page.
+pub use crate::fake_imgur::Consent;
 use crate::flickr::Perms;
 use state::Shared;
 
@@ -220,19 +223,6 @@ pub struct StoredPhoto {
     pub posted: u64,
     /// Whether the account has favorited it.
     pub favorite: bool,
-}
-
-/// What the authorize page does when the browser first loads it (`GET`);
-/// the form's `POST` always carries the user's own decision.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Consent {
-    /// Show the consent page with its Allow and Deny buttons.
-    #[default]
-    Ask,
-    /// Answer as if the user had clicked Allow at once.
-    Allow,
-    /// Answer as if the user had clicked Deny at once.
-    Deny,
 }
 
 /// A failure to serve instead of (or, for `Delay`, before) the normal answer.

@@ -10,7 +10,7 @@
 //! Then the timestamp must be within the window (`timestamp_refused`) and
 //! the nonce new for its (key, token, timestamp) (`nonce_used`).
 
-use super::state::{now_epoch, Leg, Shared};
+use super::state::{Leg, Shared};
 use crate::flickr::signing;
 
 /// The request as it arrived.
@@ -216,7 +216,7 @@ pub(crate) fn verify(
         );
     }
 
-    let now = now_epoch();
+    let now = signing::unix_time();
     let window = config.timestamp_window.as_secs();
     let timestamp = param("oauth_timestamp").parse::<u64>().ok();
     let Some(timestamp) = timestamp.filter(|ts| ts.abs_diff(now) <= window) else {

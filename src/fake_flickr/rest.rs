@@ -6,9 +6,10 @@
 use serde_json::{json, Value};
 
 use super::body::Body;
-use super::state::{now_epoch, Shared, SERVER};
+use super::state::{random_hex, Shared, SERVER};
 use super::wire;
 use super::StoredPhoto;
+use crate::flickr::signing::unix_time;
 use crate::flickr::Perms;
 
 /// Flickr's answer for a missing photo, or one the caller may not change.
@@ -188,7 +189,7 @@ fn add_favorite(call: &Call<'_>) -> Result<Value, (u32, String)> {
     if state.is_favorite(&id) {
         return Err((3, "Photo is already in favorites".into()));
     }
-    state.set_favorite(&id, true, now_epoch());
+    state.set_favorite(&id, true, unix_time());
     Ok(json!({}))
 }
 
@@ -200,7 +201,7 @@ fn remove_favorite(call: &Call<'_>) -> Result<Value, (u32, String)> {
     if !state.is_favorite(&id) {
         return Err((1, "Photo not in favorites".into()));
     }
-    state.set_favorite(&id, false, now_epoch());
+    state.set_favorite(&id, false, unix_time());
     Ok(json!({}))
 }
 
@@ -298,7 +299,7 @@ pub(crate) fn upload(
     let stored = StoredPhoto {
         id: id.clone(),
         owner: config.user_nsid.clone(),
-        secret: super::state::random_hex(5),
+        secret: random_hex(10),
         server: SERVER.to_owned(),
         title: field("title").unwrap_or_default().to_owned(),
         description: field("description").unwrap_or_default().to_owned(),
@@ -312,7 +313,7 @@ pub(crate) fn upload(
         sha256: photo.sha256.clone(),
         file_name: photo.file_name.clone(),
         content_type: photo.content_type.clone(),
-        posted: now_epoch(),
+        posted: unix_time(),
         favorite: false,
     };
     state.photos.insert(id.clone(), stored);

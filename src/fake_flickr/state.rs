@@ -9,11 +9,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
 use super::{Consent, Endpoint, FakeFlickrConfig, Fault, FaultKind, RecordedRequest, StoredPhoto};
+use crate::flickr::signing::unix_time;
 use crate::flickr::Perms;
 
 /// The other account, owner of the seeded favorites.
@@ -23,26 +23,10 @@ pub(crate) const OTHER_FULLNAME: &str = "Someone Else";
 /// Flickr's current image server number.
 pub(crate) const SERVER: &str = "65535";
 
-/// Seconds since the Unix epoch.
-pub(crate) fn now_epoch() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Random lowercase hex, `bytes` random bytes long.
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
-    hex(&raw)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+/// `digits` random lowercase hex digits (at most 32).
+pub(crate) fn random_hex(digits: usize) -> String {
+    let hex = format!("{:032x}", rand::random::<u128>());
+    hex[..digits.min(32)].to_owned()
 }
 
 /// The state behind the [`super::FakeFlickr`] handle and the server.
@@ -137,7 +121,7 @@ impl State {
     /// The account's own photos, then favorites owned by the other account,
     /// newest first, one hour apart.
     fn seed(&mut self, config: &FakeFlickrConfig) {
-        let now = now_epoch();
+        let now = unix_time();
         for i in 0..config.own_photos {
             let id = self.fresh_id();
             let photo = StoredPhoto {
@@ -219,8 +203,8 @@ impl State {
 
     /// Issues an access token with `perms`.
     pub(crate) fn issue_access_token(&mut self, perms: Perms) -> (String, String) {
-        let token = format!("72157{}-{}", random_digits(12), random_hex(8));
-        let secret = random_hex(8);
+        let token = format!("72157{}-{}", random_digits(12), random_hex(16));
+        let secret = random_hex(16);
         self.access_tokens.insert(
             token.clone(),
             AccessToken {
@@ -234,8 +218,8 @@ impl State {
 
     /// Issues a request token for `callback`.
     pub(crate) fn issue_request_token(&mut self, callback: &str) -> (String, String) {
-        let token = format!("72157{}-{}", random_digits(12), random_hex(8));
-        let secret = random_hex(8);
+        let token = format!("72157{}-{}", random_digits(12), random_hex(16));
+        let secret = random_hex(16);
         self.request_tokens.insert(
             token.clone(),
             RequestToken {
@@ -281,7 +265,7 @@ fn seed_photo(id: &str, owner: &str) -> StoredPhoto {
     StoredPhoto {
         id: id.to_owned(),
         owner: owner.to_owned(),
-        secret: random_hex(5),
+        secret: random_hex(10),
         server: SERVER.to_owned(),
         title: String::new(),
         description: String::new(),
@@ -292,7 +276,7 @@ fn seed_photo(id: &str, owner: &str) -> StoredPhoto {
         safety_level: 1,
         hidden: 1,
         size: 50_000,
-        sha256: hex(&Sha256::digest(id.as_bytes())),
+        sha256: format!("{:x}", Sha256::digest(id.as_bytes())),
         file_name: None,
         content_type: Some("image/jpeg".to_owned()),
         posted: 0,

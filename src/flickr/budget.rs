@@ -7,8 +7,8 @@
 //! so the count is of the last 60 minutes (to the minute), and the memory
 //! stays fixed however many calls are made.
 
+use super::signing::unix_time;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 const BUCKETS: usize = 60;
 const BUCKET_SECS: u64 = 60;
@@ -56,12 +56,12 @@ impl CallBudget {
 
     /// Counts one call now.
     pub fn record(&self) {
-        self.record_at(now());
+        self.record_at(unix_time());
     }
 
     /// The budget now.
     pub fn snapshot(&self) -> BudgetSnapshot {
-        self.snapshot_at(now())
+        self.snapshot_at(unix_time())
     }
 
     fn record_at(&self, unix_secs: u64) {
@@ -103,13 +103,6 @@ impl CallBudget {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

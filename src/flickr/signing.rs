@@ -292,6 +292,14 @@ fn percent_decode(value: &str) -> Option<String> {
         .map(|s| s.into_owned())
 }
 
+/// The current time in Unix seconds, as `oauth_timestamp` counts it.
+pub fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Where a client gets each request's nonce and timestamp; tests inject
 /// fixed ones to pin a signature or provoke a refusal.
 pub trait Freshness: Send + Sync {
@@ -312,10 +320,7 @@ impl Freshness for SystemFreshness {
     }
 
     fn timestamp(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        unix_time()
     }
 }
 
@@ -325,8 +330,14 @@ mod tests {
 
     use super::*;
 
-    const RFC_KEY: &str = "dpf43f3p2l4k3l03";
-    const RFC_SECRET: &str = "kd94hf93k423kf44";
+    /// The RFC 5849 §1.2 client's credentials, with `token` if any.
+    fn rfc(token: Option<(&'static str, &'static str)>) -> Credentials<'static> {
+        Credentials {
+            consumer_key: "dpf43f3p2l4k3l03",
+            consumer_secret: "kd94hf93k423kf44",
+            token,
+        }
+    }
 
     fn protocol(nonce: &str, timestamp: u64) -> Protocol {
         Protocol {
@@ -338,23 +349,18 @@ mod tests {
 
     const NO_EXTRA: &[(&str, &str)] = &[];
 
+    /// V1's request, signed for `url`.
+    fn v1(url: &str) -> Signed {
+        let protocol = Protocol {
+            callback: Some("http://printer.example.com/ready".into()),
+            ..protocol("wIjqoS", 137131200)
+        };
+        sign("POST", url, NO_EXTRA, rfc(None), &protocol).unwrap()
+    }
+
     #[test]
     fn v1_rfc_temporary_credentials_request_matches() {
-        let signed = sign(
-            "POST",
-            "https://photos.example.net/initiate",
-            NO_EXTRA,
-            Credentials {
-                consumer_key: RFC_KEY,
-                consumer_secret: RFC_SECRET,
-                token: None,
-            },
-            &Protocol {
-                callback: Some("http://printer.example.com/ready".into()),
-                ..protocol("wIjqoS", 137131200)
-            },
-        )
-        .unwrap();
+        let signed = v1("https://photos.example.net/initiate");
         assert_eq!(
             signed.base_string,
             "POST&https%3A%2F%2Fphotos.example.net%2Finitiate&oauth_callback%3Dhttp%253A%252F%252Fprinter.example.com%252Fready%26oauth_consumer_key%3Ddpf43f3p2l4k3l03%26oauth_nonce%3DwIjqoS%26oauth_signature_method%3DHMAC-SHA1%26oauth_timestamp%3D137131200"
@@ -364,21 +370,7 @@ mod tests {
 
     #[test]
     fn v1_signed_over_http_instead_of_https_does_not_match() {
-        let signed = sign(
-            "POST",
-            "http://photos.example.net/initiate",
-            NO_EXTRA,
-            Credentials {
-                consumer_key: RFC_KEY,
-                consumer_secret: RFC_SECRET,
-                token: None,
-            },
-            &Protocol {
-                callback: Some("http://printer.example.com/ready".into()),
-                ..protocol("wIjqoS", 137131200)
-            },
-        )
-        .unwrap();
+        let signed = v1("http://photos.example.net/initiate");
         assert_ne!(signed.signature(), "74KNZJeDHnMBp0EMJ9ZHt/XKycU=");
     }
 
@@ -388,11 +380,7 @@ mod tests {
             "POST",
             "https://photos.example.net/token",
             NO_EXTRA,
-            Credentials {
-                consumer_key: RFC_KEY,
-                consumer_secret: RFC_SECRET,
-                token: Some(("hh5s93j4hdidpola", "hdhd0244k9j7ao03")),
-            },
+            rfc(Some(("hh5s93j4hdidpola", "hdhd0244k9j7ao03"))),
             &Protocol {
                 verifier: Some("hfdp7dh39dks9884".into()),
                 ..protocol("walatlh", 137131201)
@@ -408,11 +396,7 @@ mod tests {
             "GET",
             "http://photos.example.net/photos?file=vacation.jpg&size=original",
             NO_EXTRA,
-            Credentials {
-                consumer_key: RFC_KEY,
-                consumer_secret: RFC_SECRET,
-                token: Some(("nnch734d00sl2jdk", "pfkkdhi9sl3r4s00")),
-            },
+            rfc(Some(("nnch734d00sl2jdk", "pfkkdhi9sl3r4s00"))),
             &protocol("chapoH", 137131202),
         )
         .unwrap();
@@ -429,11 +413,7 @@ mod tests {
             "GET",
             "http://photos.example.net/photos?file=vacation.jpg&size=original",
             NO_EXTRA,
-            Credentials {
-                consumer_key: RFC_KEY,
-                consumer_secret: RFC_SECRET,
-                token: Some(("nnch734d00sl2jdk", "pfkkdhi9sl3r4s00")),
-            },
+            rfc(Some(("nnch734d00sl2jdk", "pfkkdhi9sl3r4s00"))),
             &Protocol {
                 version: true,
                 ..protocol("kllo9940pd9333jh", 1191242096)

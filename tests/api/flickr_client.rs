@@ -831,16 +831,17 @@ async fn a_wrong_token_secret_is_a_signature_failure() {
     );
 }
 
-/// Sends a request to the fake signed by hand: `sign_*` are what is
-/// signed, `send_*` what is sent; returns the status and the body.
+/// Fields of a request, decoded.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+const NO_FIELDS: Fields<'static> = &[];
+
+/// Sends a request to the fake signed by hand: `signed` is the method, URL
+/// and fields that are signed, `sent` what is sent; returns the status and
+/// the body.
 async fn send_signed(
     fake: &FakeFlickr,
-    sign_method: &str,
-    sign_url: &str,
-    sign_fields: &[(&str, &str)],
-    send_method: reqwest::Method,
-    send_url: &str,
-    send_fields: &[(&str, &str)],
+    signed: (&str, &str, Fields<'_>),
+    sent: (&str, &str, Fields<'_>),
 ) -> (u16, String) {
     let config = fake.config();
     let protocol = Protocol {
@@ -854,12 +855,15 @@ async fn send_signed(
         consumer_secret: &config.api_secret,
         token: Some((&config.access_token, &config.access_token_secret)),
     };
-    let signed = signing::sign(sign_method, sign_url, sign_fields, credentials, &protocol).unwrap();
+    let (method, url, fields) = signed;
+    let oauth = signing::sign(method, url, fields, credentials, &protocol).unwrap();
+    let (method, url, fields) = sent;
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut request = reqwest::Client::new()
-        .request(send_method, send_url)
-        .header("authorization", signed.authorization_header());
-    if !send_fields.is_empty() {
-        request = request.form(send_fields);
+        .request(method, url)
+        .header("authorization", oauth.authorization_header());
+    if !fields.is_empty() {
+        request = request.form(fields);
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
@@ -888,83 +892,45 @@ async fn the_fake_refuses_a_signature_over_another_url_method_or_parameters() {
         ("nojsoncallback", "1"),
         ("photo_id", "2"),
     ];
-    use reqwest::Method;
     let refused = [
         (
             "over https, sent over http",
-            "GET",
-            https.as_str(),
-            &[][..],
-            Method::GET,
-            login.as_str(),
-            &[][..],
+            ("GET", &*https, NO_FIELDS),
+            ("GET", &*login, NO_FIELDS),
         ),
         (
-            "with a trailing slash, sent without",
-            "GET",
-            slash.as_str(),
-            &[][..],
-            Method::GET,
-            login.as_str(),
-            &[][..],
+            "with a trailing slash",
+            ("GET", &*slash, NO_FIELDS),
+            ("GET", &*login, NO_FIELDS),
         ),
         (
             "for another port",
-            "GET",
-            other_port.as_str(),
-            &[][..],
-            Method::GET,
-            login.as_str(),
-            &[][..],
+            ("GET", &*other_port, NO_FIELDS),
+            ("GET", &*login, NO_FIELDS),
         ),
         (
-            "with another query value",
-            "GET",
-            other_args.as_str(),
-            &[][..],
-            Method::GET,
-            login.as_str(),
-            &[][..],
+            "with another query",
+            ("GET", &*other_args, NO_FIELDS),
+            ("GET", &*login, NO_FIELDS),
         ),
         (
             "as GET, sent as POST",
-            "GET",
-            rest.as_str(),
-            post,
-            Method::POST,
-            rest.as_str(),
-            post,
+            ("GET", &*rest, post),
+            ("POST", &*rest, post),
         ),
         (
-            "a body altered after signing",
-            "POST",
-            rest.as_str(),
-            post,
-            Method::POST,
-            rest.as_str(),
-            altered,
+            "a body altered after",
+            ("POST", &*rest, post),
+            ("POST", &*rest, altered),
         ),
         (
-            "without the body's fields",
-            "POST",
-            rest.as_str(),
-            &[][..],
-            Method::POST,
-            rest.as_str(),
-            post,
+            "without the body",
+            ("POST", &*rest, NO_FIELDS),
+            ("POST", &*rest, post),
         ),
     ];
-    for (case, sign_method, sign_url, sign_fields, send_method, send_url, send_fields) in refused {
-        let (status, body) = send_signed(
-            &fake,
-            sign_method,
-            sign_url,
-            sign_fields,
-            send_method,
-            send_url,
-            send_fields,
-        )
-        .await;
+    for (case, signed, sent) in refused {
+        let (status, body) = send_signed(&fake, signed, sent).await;
         assert_eq!(status, 401, "{case}: {body}");
         assert!(
             body.starts_with("oauth_problem=signature_invalid&debug_sbs="),
@@ -974,13 +940,15 @@ async fn the_fake_refuses_a_signature_over_another_url_method_or_parameters() {
 
     // The same requests signed as sent are accepted, so the refusals above
     // are the signature's doing.
-    let (status, body) = send_signed(&fake, "GET", &login, &[], Method::GET, &login, &[]).await;
+    let get = ("GET", &*login, NO_FIELDS);
+    let (status, body) = send_signed(&fake, get, get).await;
     assert_eq!(
         (status, body.contains("\"stat\":\"ok\"")),
         (200, true),
         "{body}"
     );
-    let (status, body) = send_signed(&fake, "POST", &rest, post, Method::POST, &rest, post).await;
+    let post = ("POST", &*rest, post);
+    let (status, body) = send_signed(&fake, post, post).await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("\"code\":1"),
@@ -1288,23 +1256,15 @@ async fn the_fake_answers_jsonp_without_nojsoncallback_and_116_for_a_setter_sent
     let Flickr { fake, .. } = start().await;
     let rest = format!("{}/services/rest", fake.base_url());
     let jsonp = format!("{rest}?method=flickr.test.login&format=json");
-    let (status, body) =
-        send_signed(&fake, "GET", &jsonp, &[], reqwest::Method::GET, &jsonp, &[]).await;
+    let get = ("GET", &*jsonp, NO_FIELDS);
+    let (status, body) = send_signed(&fake, get, get).await;
     assert_eq!(status, 200);
     assert!(body.starts_with("jsonFlickrApi({"), "{body}");
 
     let setter =
         format!("{rest}?method=flickr.photos.delete&format=json&nojsoncallback=1&photo_id=1");
-    let (_, body) = send_signed(
-        &fake,
-        "GET",
-        &setter,
-        &[],
-        reqwest::Method::GET,
-        &setter,
-        &[],
-    )
-    .await;
+    let get = ("GET", &*setter, NO_FIELDS);
+    let (_, body) = send_signed(&fake, get, get).await;
     assert!(body.contains("\"code\":116"), "{body}");
 }
 

@@ -12,6 +12,7 @@ mod errors;
 mod fake_imgur;
 mod faults;
 mod favorites;
+mod flickr_client;
 mod images;
 mod input;
 mod operations;

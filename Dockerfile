@@ -17,9 +17,10 @@ RUN apt-get update \
 COPY --from=build /src/target/release/pixgate /usr/local/bin/pixgate
 USER pixgate
 WORKDIR /var/lib/pixgate
-# Tokens survive container restarts on this volume.
+# Tokens and the upload ledger survive container restarts on this volume.
 VOLUME ["/var/lib/pixgate"]
 ENV PIXGATE_TOKEN_FILE=/var/lib/pixgate/tokens.json \
+    PIXGATE_DB=/var/lib/pixgate/pixgate.db \
     PIXGATE_LISTEN=0.0.0.0:8080 \
     RUST_LOG=info
 EXPOSE 8080

@@ -192,6 +192,10 @@ impl GatewayProcess {
             .env("IMGUR_REFRESH_TOKEN", fake.current_refresh_token())
             .env("IMGUR_API_URL", fake.base_url())
             .env("PIXGATE_TOKEN_FILE", dir.path().join("state/tokens.json"))
+            .env("PIXGATE_DB", dir.path().join("state/pixgate.db"))
+            // The fake counts credits like Imgur (2,000 an hour); a benchmark
+            // spends more, so the credit guard must not refuse.
+            .env("PIXGATE_CREDIT_RESERVE", "0")
             .env("PIXGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env(
                 "PIXGATE_FAVORITES_TTL",

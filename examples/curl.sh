@@ -53,8 +53,10 @@ USER_NAME="$(call "$BASE/auth/status" | field account_username)"
 echo "auth/status:   authorized as $USER_NAME"
 ACCOUNT_ID="$(call "$BASE/v1/account" | field id)"
 echo "account:       id $ACCOUNT_ID"
-CREDITS="$(call "$BASE/v1/rate-limits" | field UserRemaining)"
-echo "rate-limits:   $CREDITS user credits left"
+CREDITS="$(call "$BASE/v1/rate-limits" | python3 -c 'import json, sys
+user = json.load(sys.stdin)["imgur"]["limits"]["user"]
+print("%s of %s user credits left, %s kept in reserve" % (user["remaining"], user["limit"], user["reserve"]))')"
+echo "rate-limits:   $CREDITS"
 
 echo "== images"
 IMAGE="$(call -F "image=@$PNG;type=image/png" -F "title=pixgate example" "$BASE/v1/images")"
@@ -83,7 +85,43 @@ echo "unfavorite:    favorited=$STATE"
 STATE="$(call -X POST "$BASE/v1/images/$ID/favorite" | field favorited)"
 echo "toggle:        favorited=$STATE"
 
+echo "== albums"
+ALBUM="$(call -H 'Content-Type: application/json' \
+  -d "{\"title\":\"pixgate example\",\"privacy\":\"hidden\",\"image_ids\":[\"$ID\"]}" "$BASE/v1/albums")"
+ALBUM_ID="$(field id <<<"$ALBUM")"
+echo "create album:  $ALBUM_ID ($(field images_count <<<"$ALBUM") image, deletehash $(field deletehash <<<"$ALBUM"))"
+SECOND="$(call -F "image=@$PNG;type=image/png" -F "album=$ALBUM_ID" "$BASE/v1/images" | field id)"
+echo "upload into:   $SECOND (the album field)"
+THIRD="$(call -F "image=@$PNG;type=image/png" "$BASE/v1/images" | field id)"
+CODE="$(call -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "{\"image_ids\":[\"$THIRD\",\"$ID\"]}" "$BASE/v1/albums/$ALBUM_ID/images")"
+echo "add images:    HTTP $CODE (204: both are in the album; 200 would list what Imgur skipped)"
+TITLE="$(call -X PATCH -H 'Content-Type: application/json' -d '{"title":"Renamed by curl.sh"}' \
+  "$BASE/v1/albums/$ALBUM_ID" | field title)"
+echo "update album:  title \"$TITLE\""
+COUNT="$(call "$BASE/v1/albums/$ALBUM_ID" | field images_count)"
+echo "get album:     $COUNT images"
+CODE="$(call -o /dev/null -w '%{http_code}' -X DELETE "$BASE/v1/albums/$ALBUM_ID/images/$THIRD")"
+echo "remove image:  HTTP $CODE"
+STATE="$(call -X PUT "$BASE/v1/albums/$ALBUM_ID/favorite" | field favorited)"
+echo "favorite:      favorited=$STATE"
+COUNT="$(call "$BASE/v1/account/albums" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')"
+echo "your albums:   $COUNT"
+
+echo "== your images and the ledger"
+call -o /dev/null -D "$HEADERS" "$BASE/v1/account/images?per_page=2"
+echo "your images:   page 0, next: $(header Link)"
+echo "count:         $(call "$BASE/v1/account/images/count" | field count) images"
+LEDGER="$(call "$BASE/v1/uploads?per_page=5" | python3 -c 'import json, sys
+print(" ".join(e["kind"] + ":" + e["id"] for e in json.load(sys.stdin)))')"
+echo "uploads:       $LEDGER"
+
 echo "== clean up"
+CODE="$(call -o /dev/null -w '%{http_code}' -X DELETE "$BASE/v1/albums/$ALBUM_ID")"
+echo "delete album:  HTTP $CODE"
+for IMAGE in "$SECOND" "$THIRD"; do
+  call -o /dev/null -X DELETE "$BASE/v1/images/$IMAGE"
+done
 CODE="$(call -o /dev/null -w '%{http_code}' -X DELETE "$BASE/v1/images/$ID")"
 echo "delete:        HTTP $CODE"
 CODE="$(curl -sS -o /dev/null -w '%{http_code}' ${AUTH[@]+"${AUTH[@]}"} "$BASE/v1/images/$ID")"

@@ -81,6 +81,9 @@ printf '%s' 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwA
   | base64 -d >"$WORK/pixel.png"
 "$WORK/venv/bin/python" "$EXAMPLES/python/favorites.py" "$WORK/pixel.png"
 
+step "python/albums.py"
+"$WORK/venv/bin/python" "$EXAMPLES/python/albums.py" "$WORK/pixel.png"
+
 step "typescript (npm ci, npm run build, node dist/main.js)"
 (
   cd "$EXAMPLES/typescript"

@@ -2,7 +2,7 @@
 //! `import --sharex`. They work on the same token file as the server, which
 //! notices the change on its next request.
 
-use crate::config::{ConfigError, ImportArgs, LoginArgs, OpenapiArgs, ServerArgs};
+use crate::config::{ConfigError, ImportArgs, LoginArgs, OpenapiArgs, ServerArgs, UploadsArgs};
 use crate::imgur::{self, AuthStatus, Grant, ImgurClient, StoreError, TokenStore};
 use crate::model::ResponseType;
 use crate::secret::Secret;
@@ -25,6 +25,8 @@ pub enum CliError {
     Stdin(std::io::Error),
     #[error("no PIN was entered")]
     NoPin,
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// A failure described in full (import, OpenAPI output).
     #[error("{0}")]
     Failed(String),
@@ -211,6 +213,59 @@ fn read_sharex(path: &Path) -> Result<ShareXImgur, CliError> {
         client_secret: Secret::new(client_secret),
         refresh_token: Secret::new(refresh_token),
     })
+}
+
+/// `pixgate uploads [--json]`: the upload ledger, newest first (what
+/// `GET /v1/uploads` lists), read from `PIXGATE_DB`.
+pub fn uploads(args: &ServerArgs, uploads: UploadsArgs) -> Result<(), CliError> {
+    use crate::ledger::{LedgerStore, ListQuery, SqliteStore};
+    let path = args.db()?;
+    let mut entries = Vec::new();
+    if let Some(mut store) = SqliteStore::open_existing(&path)? {
+        loop {
+            let page = store.list(ListQuery {
+                anonymous: None,
+                offset: entries.len() as u64,
+                limit: 1000,
+            })?;
+            entries.extend(page.entries);
+            if !page.more {
+                break;
+            }
+        }
+    }
+    if uploads.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no uploads recorded yet in {}", path.display());
+        return Ok(());
+    }
+    let time = |secs: i64| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+        humantime::format_rfc3339_seconds(at).to_string()
+    };
+    println!(
+        "{:<20}  {:<5}  {:<10}  {:<12}  {:<15}  {:<20}  link",
+        "created", "kind", "id", "account", "deletehash", "deleted"
+    );
+    for entry in &entries {
+        println!(
+            "{:<20}  {:<5}  {:<10}  {:<12}  {:<15}  {:<20}  {}",
+            time(entry.created_at),
+            entry.kind.as_str(),
+            entry.id,
+            entry.account.as_deref().unwrap_or("(anonymous)"),
+            entry.deletehash.as_deref().unwrap_or("-"),
+            entry.deleted_at.map(time).unwrap_or_else(|| "-".into()),
+            entry.link.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

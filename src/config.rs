@@ -2,6 +2,7 @@
 //! variable (and so from `.env`, which `main` loads first).
 
 use crate::api::edge::rules::{AllowedHosts, BadAllowedHost};
+use crate::imgur::Reserve;
 use crate::secret::Secret;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::net::ToSocketAddrs;
@@ -58,6 +59,17 @@ pub enum Command {
     Import(ImportArgs),
     /// Print the OpenAPI document the server serves at /openapi.json.
     Openapi(OpenapiArgs),
+    /// Print the upload ledger: every image and album made through pixgate,
+    /// newest first, with its deletehash.
+    Uploads(UploadsArgs),
+}
+
+/// `pixgate uploads`.
+#[derive(Args)]
+pub struct UploadsArgs {
+    /// One JSON array (the items of GET /v1/uploads) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `pixgate openapi`.
@@ -106,6 +118,23 @@ pub struct ServerArgs {
     /// Base URL of both Imgur's /3/ API and its /oauth2/ endpoints.
     #[arg(long, env = "IMGUR_API_URL", default_value = "https://api.imgur.com")]
     pub imgur_api_url: String,
+    /// RapidAPI key for Imgur's commercial endpoint: /3/ calls then go to
+    /// IMGUR_RAPIDAPI_URL with x-rapidapi-host and x-rapidapi-key.
+    #[arg(long, env = "IMGUR_RAPIDAPI_KEY", hide_env_values = true)]
+    pub rapidapi_key: Option<Secret>,
+    /// Base URL of Imgur's commercial /3/ API (used with IMGUR_RAPIDAPI_KEY).
+    #[arg(
+        long,
+        env = "IMGUR_RAPIDAPI_URL",
+        default_value = "https://imgur-apiv3.p.rapidapi.com"
+    )]
+    pub rapidapi_url: String,
+    /// Share of each Imgur limit never spent (`5%`), or a number of credits; 0 turns the guard off.
+    #[arg(long, env = "PIXGATE_CREDIT_RESERVE", default_value = "5%")]
+    pub credit_reserve: Reserve,
+    /// The upload ledger (SQLite) [default: $XDG_STATE_HOME/pixgate/pixgate.db, else ~/.local/state/pixgate/pixgate.db].
+    #[arg(long, env = "PIXGATE_DB")]
+    pub db: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "PIXGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -195,6 +224,10 @@ pub enum ConfigError {
     ClientSecretRequired,
     #[error(transparent)]
     BadAllowedHost(#[from] BadAllowedHost),
+    #[error("IMGUR_RAPIDAPI_URL must be an http(s) URL, got {0:?}")]
+    BadRapidApiUrl(String),
+    #[error("cannot find a home for the upload ledger: set PIXGATE_DB, XDG_STATE_HOME or HOME")]
+    NoDbLocation,
 }
 
 /// Imgur connection settings.
@@ -210,6 +243,35 @@ pub struct ImgurConfig {
     pub connect_timeout: Duration,
     /// Limit for the first byte and for each pause in an answer.
     pub read_timeout: Duration,
+    /// Imgur's commercial endpoint, when `IMGUR_RAPIDAPI_KEY` is set.
+    pub rapidapi: Option<RapidApi>,
+    /// `PIXGATE_CREDIT_RESERVE`.
+    pub credit_reserve: Reserve,
+}
+
+/// Imgur's commercial endpoint on RapidAPI: `/3/` calls go to `url` with
+/// `x-rapidapi-host` and `x-rapidapi-key` (and `Authorization` as usual).
+#[derive(Clone, Debug)]
+pub struct RapidApi {
+    /// Without a trailing slash.
+    pub url: String,
+    pub key: Secret,
+}
+
+impl RapidApi {
+    /// The `x-rapidapi-host` value: the URL's host (and port, if given).
+    pub fn host(&self) -> String {
+        reqwest::Url::parse(&self.url)
+            .ok()
+            .and_then(|url| {
+                let host = url.host_str()?.to_owned();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The validated configuration the application is built from.
@@ -219,6 +281,8 @@ pub struct Config {
     pub listen: String,
     pub api_key: Option<Secret>,
     pub token_file: PathBuf,
+    /// The upload ledger's SQLite file.
+    pub db: PathBuf,
     pub favorites_ttl: Duration,
     pub favorites_stale_grace: Duration,
     pub cache_max_bytes: u64,
@@ -261,12 +325,19 @@ impl ServerArgs {
             return Err(ConfigError::MissingClientSecret);
         }
         let api_url = self.imgur_api_url.trim_end_matches('/').to_owned();
-        if reqwest::Url::parse(&api_url)
-            .map(|u| !matches!(u.scheme(), "http" | "https"))
-            .unwrap_or(true)
-        {
+        if !is_http_url(&api_url) {
             return Err(ConfigError::BadApiUrl(api_url));
         }
+        let rapidapi = match self.rapidapi_key.clone().filter(|k| !k.expose().is_empty()) {
+            Some(key) => {
+                let url = self.rapidapi_url.trim_end_matches('/').to_owned();
+                if !is_http_url(&url) {
+                    return Err(ConfigError::BadRapidApiUrl(url));
+                }
+                Some(RapidApi { url, key })
+            }
+            None => None,
+        };
         Ok(ImgurConfig {
             client_id,
             client_secret,
@@ -275,7 +346,17 @@ impl ServerArgs {
             timeout: Duration::from_secs(self.upstream_timeout.max(1)),
             connect_timeout: Duration::from_secs(self.upstream_connect_timeout.max(1)),
             read_timeout: Duration::from_secs(self.upstream_read_timeout.max(1)),
+            rapidapi,
+            credit_reserve: self.credit_reserve.clone(),
         })
+    }
+
+    /// The upload ledger: `--db`, else the XDG default.
+    pub fn db(&self) -> Result<PathBuf, ConfigError> {
+        match &self.db {
+            Some(path) => Ok(path.clone()),
+            None => default_db().ok_or(ConfigError::NoDbLocation),
+        }
     }
 
     /// The token file: `--token-file`, else the XDG default.
@@ -290,6 +371,7 @@ impl ServerArgs {
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let imgur = self.imgur_config()?;
         let token_file = self.token_file()?;
+        let db = self.db()?;
         let api_key = self.api_key.filter(|s| !s.expose().is_empty());
         if api_key.is_none() && !self.allow_unauthenticated && !is_loopback(&self.listen)? {
             return Err(ConfigError::UnauthenticatedNonLoopback(self.listen));
@@ -303,6 +385,7 @@ impl ServerArgs {
             listen: self.listen,
             api_key,
             token_file,
+            db,
             favorites_ttl: Duration::from_secs(self.favorites_ttl),
             favorites_stale_grace: Duration::from_secs(self.favorites_stale_grace),
             cache_max_bytes: self.cache_max_bytes,
@@ -317,6 +400,10 @@ impl ServerArgs {
                 .collect(),
         })
     }
+}
+
+fn is_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -343,6 +430,11 @@ pub fn default_token_file() -> Option<PathBuf> {
                 .map(|home| PathBuf::from(home).join(".local/state"))
         })?;
     Some(state_home.join("pixgate").join("tokens.json"))
+}
+
+/// `pixgate.db` beside the default token file.
+pub fn default_db() -> Option<PathBuf> {
+    Some(default_token_file()?.with_file_name("pixgate.db"))
 }
 
 #[cfg(test)]
@@ -377,6 +469,26 @@ mod tests {
         assert!(args(&["--listen", "0.0.0.0:0", "--api-key", "k"])
             .into_config()
             .is_ok());
+    }
+
+    #[test]
+    fn rapidapi_is_used_only_with_a_key_and_the_reserve_is_parsed() {
+        let plain = args(&[]).imgur_config().expect("valid");
+        assert!(plain.rapidapi.is_none());
+        assert_eq!(plain.credit_reserve, Reserve::Percent(5.0));
+        let rapid = args(&["--rapidapi-key", "k", "--credit-reserve", "100"])
+            .imgur_config()
+            .expect("valid");
+        let rapidapi = rapid.rapidapi.expect("RapidAPI configured");
+        assert_eq!(rapidapi.url, "https://imgur-apiv3.p.rapidapi.com");
+        assert_eq!(rapidapi.host(), "imgur-apiv3.p.rapidapi.com");
+        assert_eq!(rapid.credit_reserve, Reserve::Credits(100));
+        assert!(Cli::try_parse_from(["pixgate", "--credit-reserve", "lots"]).is_err());
+        let debug = format!(
+            "{:?}",
+            args(&["--rapidapi-key", "rapid-secret"]).imgur_config()
+        );
+        assert!(!debug.contains("rapid-secret"), "{debug}");
     }
 
     #[test]

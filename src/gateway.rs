@@ -1,10 +1,16 @@
-//! The operations the local API offers, on top of the Imgur client and the
-//! favorites cache. Handlers call exactly one of these.
+//! The operations the local API offers, on top of the Imgur client, the
+//! favorites cache and the upload ledger. Handlers call exactly one of
+//! these. Albums and the account's lists are in `gateway/albums.rs`.
+
+mod albums;
+
+pub use albums::{AlbumReply, ListPage};
 
 use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
 use crate::imgur::{
-    self, AuthStatus, Error, ErrorKind, Grant, ImgurClient, LiveAttempt, Mode, Reply,
+    self, AuthStatus, BudgetView, Error, ErrorKind, Grant, ImgurClient, LiveAttempt, Mode, Reply,
 };
+use crate::ledger::{Entry, ItemKind, Ledger, Recording};
 use crate::login::{PendingLogins, UnknownState};
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::{LiveEvents, Upload};
@@ -17,10 +23,18 @@ pub struct FavoritesPage {
     pub status: CacheStatus,
 }
 
-/// A new image: its id and Imgur's image object.
+/// A new image: its id, Imgur's image object, and whether the ledger has it.
 pub struct Uploaded {
     pub id: String,
     pub image: Reply<Bytes>,
+    pub ledger: Recording,
+}
+
+/// A deleted image or album, and whether the ledger recorded the deletion
+/// (`None`: the ledger does not know the item).
+pub struct Deleted {
+    pub reply: Reply<()>,
+    pub ledger: Option<Recording>,
 }
 
 /// Why a browser login could not be finished.
@@ -32,26 +46,23 @@ pub enum LoginError {
     Imgur(#[from] Error),
 }
 
-/// How many deletehash-to-id pairs of the gateway's own uploads to remember.
-const REMEMBERED_DELETEHASHES: u64 = 10_000;
-
 /// The gateway's operations.
 pub struct Gateway {
     imgur: ImgurClient,
     favorites: FavoritesCache,
-    /// Imgur cannot look an image up by deletehash, so the image ids of
-    /// uploads made through the gateway are remembered by deletehash: an
-    /// update by deletehash can then answer the updated image.
-    uploads_by_deletehash: moka::sync::Cache<String, ImageId>,
+    /// Every upload and album made through the gateway, with its
+    /// deletehash: Imgur cannot look an image up by deletehash, and an
+    /// anonymous item can only be changed or deleted by it.
+    ledger: Ledger,
     logins: PendingLogins,
 }
 
 impl Gateway {
-    pub fn new(imgur: ImgurClient, favorites: FavoritesCache) -> Self {
+    pub fn new(imgur: ImgurClient, favorites: FavoritesCache, ledger: Ledger) -> Self {
         Self {
             imgur,
             favorites,
-            uploads_by_deletehash: moka::sync::Cache::new(REMEMBERED_DELETEHASHES),
+            ledger,
             logins: PendingLogins::default(),
         }
     }
@@ -149,19 +160,35 @@ impl Gateway {
         first_attempt: Option<LiveAttempt>,
     ) -> Result<Uploaded, Error> {
         let image = self.imgur.upload(upload, first_attempt).await?;
-        let id = imgur::image_id(&image.data).ok_or_else(|| Error {
+        // After the call: its refresh may have told the account's name.
+        let account = self.acting_account();
+        let summary = imgur::image_summary(&image.data);
+        let id = summary.id.clone().ok_or_else(|| Error {
             kind: ErrorKind::InvalidResponse {
                 detail: "Imgur's upload answer has no image id".into(),
             },
             upstream_status: Some(200),
             rate_limits: image.rate_limits.clone(),
         })?;
-        if let (Some(deletehash), Ok(image_id)) =
-            (imgur::image_deletehash(&image.data), ImageId::parse(&id))
-        {
-            self.uploads_by_deletehash.insert(deletehash, image_id);
+        let mut entry = Entry::new(ItemKind::Image, &id, account);
+        entry.deletehash = summary.deletehash.clone();
+        entry.link = summary.link.clone();
+        entry.media_type = summary.media_type.clone();
+        entry.size = summary.size;
+        entry.album = upload.fields.album.clone();
+        let anonymous = entry.anonymous;
+        let ledger = self.ledger.record(entry).await;
+        if let (Some(album), true) = (&upload.fields.album, summary.is_video()) {
+            let image = match (&summary.deletehash, anonymous) {
+                (Some(hash), true) => imgur::ImageRef::Deletehash(hash.clone()),
+                _ => match ImageId::parse(&id) {
+                    Ok(id) => imgur::ImageRef::Id(id),
+                    Err(_) => return Ok(Uploaded { id, image, ledger }),
+                },
+            };
+            self.keep_video_in_album(album, &id, image).await;
         }
-        Ok(Uploaded { id, image })
+        Ok(Uploaded { id, image, ledger })
     }
 
     /// One image.
@@ -170,18 +197,21 @@ impl Gateway {
     }
 
     /// Changes title and/or description; returns the image as it is
-    /// afterwards. `id` may be a deletehash of an upload made through the
-    /// gateway; for any other deletehash Imgur has no way to read the image
-    /// back, and the answer holds the deletehash and the changed fields.
+    /// afterwards. `id` may be an image id, or a deletehash; the ledger
+    /// supplies the deletehash of an anonymous upload named by its id, and
+    /// the id of an upload named by its deletehash to read it back. For any
+    /// other deletehash Imgur has no way to read the image back, and the
+    /// answer holds the deletehash and the changed fields.
     pub async fn update_image(
         &self,
         id: &ImageId,
         update: &ImageUpdate,
     ) -> Result<Reply<Bytes>, Error> {
-        let updated = self.imgur.update_image(id, update).await?;
-        let image_id = self
-            .uploads_by_deletehash
-            .get(id.as_str())
+        let (target, entry) = self.change_key(ItemKind::Image, id.as_str()).await;
+        let target = ImageId::parse(&target).unwrap_or_else(|_| id.clone());
+        let updated = self.imgur.update_image(&target, update).await?;
+        let image_id = entry
+            .and_then(|e| ImageId::parse(&e.id).ok())
             .unwrap_or_else(|| id.clone());
         match self.imgur.image(&image_id).await {
             Err(Error {
@@ -204,11 +234,19 @@ impl Gateway {
         }
     }
 
-    /// Deletes by id (user mode) or deletehash.
-    pub async fn delete_image(&self, id: &ImageId) -> Result<Reply<()>, Error> {
-        let deleted = self.changing_favorites(self.imgur.delete_image(id)).await?;
-        self.uploads_by_deletehash.invalidate(id.as_str());
-        Ok(deleted)
+    /// Deletes by id (user mode, or an anonymous upload the ledger knows) or
+    /// deletehash, and records the deletion in the ledger.
+    pub async fn delete_image(&self, id: &ImageId) -> Result<Deleted, Error> {
+        let (target, entry) = self.change_key(ItemKind::Image, id.as_str()).await;
+        let target = ImageId::parse(&target).unwrap_or_else(|_| id.clone());
+        let reply = self
+            .changing_favorites(self.imgur.delete_image(&target))
+            .await?;
+        let ledger = match entry {
+            Some(entry) => Some(self.ledger.mark_deleted(ItemKind::Image, &entry.id).await),
+            None => None,
+        };
+        Ok(Deleted { reply, ledger })
     }
 
     /// Makes the favorite state `favorited`, whatever it was: reads it as
@@ -239,9 +277,32 @@ impl Gateway {
             .await
     }
 
-    /// Imgur's `/3/credits`.
-    pub async fn rate_limits(&self) -> Result<Reply<Bytes>, Error> {
+    /// Imgur's credit budget as pixgate tracks it.
+    pub async fn rate_limits(&self) -> Result<BudgetView, Error> {
         self.imgur.credits().await
+    }
+
+    /// The account calls are made as: its username (`me` before the first
+    /// refresh tells it) in user mode, `None` when anonymous.
+    fn acting_account(&self) -> Option<String> {
+        let status = self.imgur.tokens().status();
+        status
+            .authorized
+            .then(|| status.account_username.unwrap_or_else(|| "me".into()))
+    }
+
+    /// What to send Imgur to change or delete the item `key` names: its
+    /// deletehash when the ledger knows one and the id alone cannot do (an
+    /// anonymous item, or the gateway runs anonymously), else `key`; and the
+    /// ledger's entry.
+    async fn change_key(&self, kind: ItemKind, key: &str) -> (String, Option<Entry>) {
+        let entry = self.ledger.find(kind, key).await;
+        let deletehash = entry.as_ref().and_then(|e| {
+            let by_id = e.id == key;
+            let id_will_not_do = e.anonymous || self.acting_account().is_none();
+            e.deletehash.clone().filter(|_| by_id && id_will_not_do)
+        });
+        (deletehash.unwrap_or_else(|| key.to_owned()), entry)
     }
 
     /// Runs a change to the favorites and invalidates the cache before and

@@ -2,22 +2,24 @@
 //!
 //! A request passes the edge checks first ([`api::edge`]: `Host`,
 //! cross-origin, framing; then the API key), then flows `api` (route table,
-//! parsing, problem+json) →
-//! [`gateway::Gateway`] (one operation per endpoint) → [`cache`] (favorites)
-//! and [`imgur::ImgurClient`] (the only code that knows Imgur's wire format,
-//! with the token manager and the durable token file beside it).
+//! parsing, problem+json) → [`gateway::Gateway`] (one operation per
+//! endpoint) → [`cache`] (favorites), [`ledger`] (what was uploaded) and
+//! [`imgur::ImgurClient`] (the only code that knows Imgur's wire format,
+//! with the token manager, the durable token file and the credit guard
+//! beside it).
 //! [`startup`] builds the server the same way for `main`, `--demo` and the
 //! tests; [`fake_imgur`] is the fake upstream both of those use.
 //!
 //! | module | what it is |
 //! |---|---|
 //! | [`config`] | command line and environment |
-//! | [`cli`] | `pixgate login`, `logout`, `status`, `import` |
+//! | [`cli`] | `pixgate login`, `logout`, `status`, `import`, `uploads` |
 //! | [`startup`] | server construction and listening |
 //! | [`api`] | edge checks, routes, handlers, OpenAPI, errors |
-//! | [`gateway`] | the operations the API offers |
+//! | [`gateway`] | the operations the API offers (albums in `gateway/albums.rs`) |
 //! | [`cache`] | the favorites cache |
-//! | [`imgur`] | Imgur client, token manager, token file, wire format |
+//! | [`imgur`] | Imgur client, token manager, token file, wire format, credit guard |
+//! | [`ledger`] | the upload ledger (SQLite): every upload and album made |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`login`] | pending browser logins (OAuth `state`) |
 //! | [`upload`] | upload spooling, limits and the upload budget |
@@ -35,6 +37,7 @@ pub mod fake_imgur;
 pub mod flickr;
 pub mod gateway;
 pub mod imgur;
+pub mod ledger;
 pub mod login;
 pub mod metrics;
 pub mod model;

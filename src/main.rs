@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Some(Command::Logout) => cli::logout(&args).map_err(Into::into),
         Some(Command::Status) => cli::status(&args).map_err(Into::into),
         Some(Command::Openapi(openapi)) => cli::openapi(openapi).map_err(Into::into),
+        Some(Command::Uploads(uploads)) => cli::uploads(&args, uploads).map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,11 @@ pub struct Metrics {
     token_refreshes: IntCounterVec,
     cache_events: IntCounterVec,
     rate_limit_remaining: IntGaugeVec,
+    /// Imgur's limits, their resets and the credit reserve, by limit.
+    rate_limit: IntGaugeVec,
+    rate_limit_reset: IntGaugeVec,
+    credit_reserve: IntGaugeVec,
+    credit_refusals: IntCounterVec,
     low_rate_limit_warned: AtomicBool,
 }
 
@@ -69,7 +74,33 @@ impl Metrics {
         )
         .expect("static metric definitions are valid");
         let _ = registry.register(Box::new(gauge.clone()));
+        let limit_gauge = |name: &str, help: &str| {
+            let vec = IntGaugeVec::new(Opts::new(name, help), &["limit"])
+                .expect("static metric definitions are valid");
+            let _ = registry.register(Box::new(vec.clone()));
+            vec
+        };
+        let rate_limit = limit_gauge(
+            "imgur_rate_limit",
+            "Imgur's rate limit, as last seen (limit: user, client, post)",
+        );
+        let rate_limit_reset = limit_gauge(
+            "imgur_rate_limit_reset_seconds",
+            "Seconds until Imgur resets the limit",
+        );
+        let credit_reserve = limit_gauge(
+            "imgur_credit_reserve",
+            "Credits of the limit pixgate keeps in reserve (PIXGATE_CREDIT_RESERVE)",
+        );
         Self {
+            rate_limit,
+            rate_limit_reset,
+            credit_reserve,
+            credit_refusals: counter(
+                "imgur_credit_reserve_refusals_total",
+                "Calls answered 429 credit-reserve without calling Imgur, by limit",
+                &["limit"],
+            ),
             http_requests: counter(
                 "http_requests_total",
                 "Requests answered, by route, method and status",
@@ -146,6 +177,35 @@ impl Metrics {
             CacheEvent::Eviction => "eviction",
         };
         self.cache_events.with_label_values(&[label]).inc();
+    }
+
+    /// The credit guard's view of one limit (`user`, `client` or `post`).
+    pub fn credit_budget(
+        &self,
+        which: &str,
+        limit: Option<u64>,
+        remaining: Option<i64>,
+        reset_in: Option<u64>,
+        reserve: Option<u64>,
+    ) {
+        let set = |gauge: &IntGaugeVec, value: Option<u64>| {
+            if let Some(value) = value {
+                gauge
+                    .with_label_values(&[which])
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+        };
+        set(&self.rate_limit, limit);
+        set(&self.rate_limit_reset, reset_in);
+        set(&self.credit_reserve, reserve);
+        if let Some(remaining) = remaining {
+            self.rate_limit(which, remaining, limit.and_then(|l| i64::try_from(l).ok()));
+        }
+    }
+
+    /// A call the credit guard refused.
+    pub fn credit_refusal(&self, which: &str) {
+        self.credit_refusals.with_label_values(&[which]).inc();
     }
 
     /// Imgur's remaining rate limit (`user`, `client` or `post`) out of

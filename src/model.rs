@@ -113,6 +113,182 @@ impl ImageUpdate {
     }
 }
 
+/// An Imgur album id or an anonymous album's deletehash: the same rules as
+/// [`ImageId`] (1 to 32 ASCII letters and digits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlbumId(String);
+
+impl AlbumId {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        ImageId::parse(raw).map(|id| Self(id.0)).map_err(|_| {
+            InvalidInput(format!(
+                "album id must be 1 to {} ASCII letters and digits",
+                ImageId::MAX_LEN
+            ))
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AlbumId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who may see an album: Imgur's `privacy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Privacy {
+    /// Listed on the account.
+    Public,
+    /// Unlisted: anyone with the link.
+    Hidden,
+    /// Only the owner.
+    Secret,
+}
+
+impl Privacy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Hidden => "hidden",
+            Self::Secret => "secret",
+        }
+    }
+}
+
+/// An album's fields for a create or an update; `None` leaves a field as
+/// it is. `image_ids`, when sent, is the album's whole image list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlbumFields {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub privacy: Option<Privacy>,
+    pub cover: Option<ImageId>,
+    pub image_ids: Option<Vec<ImageId>>,
+}
+
+impl AlbumFields {
+    /// Most images one request may name.
+    pub const MAX_IMAGES: usize = 500;
+
+    /// Validates raw fields: lengths, ids (duplicates are dropped, order kept).
+    pub fn new(
+        title: Option<String>,
+        description: Option<String>,
+        privacy: Option<Privacy>,
+        cover: Option<String>,
+        image_ids: Option<Vec<String>>,
+    ) -> Result<Self, InvalidInput> {
+        for (name, value) in [("title", &title), ("description", &description)] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.len() > ImageUpdate::MAX_FIELD_LEN)
+            {
+                return Err(InvalidInput(format!(
+                    "\"{name}\" is longer than {} bytes",
+                    ImageUpdate::MAX_FIELD_LEN
+                )));
+            }
+        }
+        let cover = cover
+            .map(|c| {
+                ImageId::parse(&c).map_err(|_| {
+                    InvalidInput(
+                        "\"cover\" must be an image id: 1 to 32 ASCII letters and digits".into(),
+                    )
+                })
+            })
+            .transpose()?;
+        let image_ids = image_ids.map(image_list).transpose()?;
+        Ok(Self {
+            title,
+            description,
+            privacy,
+            cover,
+            image_ids,
+        })
+    }
+
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.privacy.is_none()
+            && self.cover.is_none()
+            && self.image_ids.is_none()
+    }
+}
+
+/// Validates a list of image ids: at most [`AlbumFields::MAX_IMAGES`], each
+/// an [`ImageId`], duplicates dropped (the first one kept).
+pub fn image_list(raw: Vec<String>) -> Result<Vec<ImageId>, InvalidInput> {
+    if raw.len() > AlbumFields::MAX_IMAGES {
+        return Err(InvalidInput(format!(
+            "\"image_ids\" may name at most {} images",
+            AlbumFields::MAX_IMAGES
+        )));
+    }
+    let mut ids: Vec<ImageId> = Vec::with_capacity(raw.len());
+    for id in raw {
+        let id = ImageId::parse(&id).map_err(|_| {
+            InvalidInput(format!(
+                "\"image_ids\" holds {id:?}, which is not an image id (1 to 32 ASCII letters and digits)"
+            ))
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// One page of a list: `page` from 0, `per_page` items (1 to 100).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Paging {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Paging {
+    /// The last page number accepted.
+    pub const MAX_PAGE: u32 = 100_000;
+    /// Imgur's default page size.
+    pub const DEFAULT_PER_PAGE: u32 = 50;
+    /// Imgur's largest page size.
+    pub const MAX_PER_PAGE: u32 = 100;
+
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, InvalidInput> {
+        let page = page.unwrap_or(0);
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        if page > Self::MAX_PAGE {
+            return Err(InvalidInput(format!(
+                "\"page\" must be at most {}",
+                Self::MAX_PAGE
+            )));
+        }
+        if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
+            return Err(InvalidInput(format!(
+                "\"per_page\" must be 1 to {}",
+                Self::MAX_PER_PAGE
+            )));
+        }
+        Ok(Self { page, per_page })
+    }
+
+    /// The page after this one.
+    pub fn next(self) -> Self {
+        Self {
+            page: self.page.saturating_add(1),
+            ..self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +311,84 @@ mod tests {
         ];
         for (case, raw) in bad {
             assert!(ImageId::parse(raw).is_err(), "{case} should be refused");
+        }
+    }
+
+    #[test]
+    fn album_fields_are_validated_and_image_ids_deduplicated() {
+        let fields = AlbumFields::new(
+            Some("t".into()),
+            None,
+            Some(Privacy::Hidden),
+            Some("abc".into()),
+            Some(vec!["a1".into(), "b2".into(), "a1".into()]),
+        )
+        .expect("valid");
+        let ids: Vec<&str> = fields
+            .image_ids
+            .iter()
+            .flatten()
+            .map(ImageId::as_str)
+            .collect();
+        assert_eq!(ids, ["a1", "b2"]);
+        assert!(AlbumFields::default().is_empty());
+        let bad = [
+            (
+                "bad cover",
+                AlbumFields::new(None, None, None, Some("a/b".into()), None),
+            ),
+            (
+                "bad image id",
+                AlbumFields::new(None, None, None, None, Some(vec!["..".into()])),
+            ),
+            (
+                "too many images",
+                AlbumFields::new(
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(vec!["a".into(); AlbumFields::MAX_IMAGES + 1]),
+                ),
+            ),
+            (
+                "long title",
+                AlbumFields::new(
+                    Some("x".repeat(ImageUpdate::MAX_FIELD_LEN + 1)),
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
+            ),
+        ];
+        for (case, result) in bad {
+            assert!(result.is_err(), "{case} should be refused");
+        }
+    }
+
+    #[test]
+    fn paging_takes_pages_from_0_and_1_to_100_per_page() {
+        assert_eq!(
+            Paging::new(None, None).expect("defaults"),
+            Paging {
+                page: 0,
+                per_page: 50
+            }
+        );
+        assert_eq!(
+            Paging::new(Some(2), Some(10)).expect("valid").next().page,
+            3
+        );
+        for (case, page, per_page) in [
+            ("0 per page", None, Some(0)),
+            ("101 per page", None, Some(101)),
+            ("page too far", Some(100_001), None),
+        ] {
+            assert!(
+                Paging::new(page, per_page).is_err(),
+                "{case} should be refused"
+            );
         }
     }
 

@@ -9,6 +9,7 @@ use crate::cache::FavoritesCache;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::imgur::{ImgurClient, StoreError, TokenStore};
+use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::upload::{UploadBudget, UploadStorage};
 use actix_web::body::MessageBody;
@@ -29,6 +30,8 @@ use utoipa_swagger_ui::SwaggerUi;
 pub enum StartupError {
     #[error(transparent)]
     TokenStore(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -52,7 +55,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the token store, binds the listener and builds the server.
+    /// Opens the token store and the upload ledger, binds the listener and
+    /// builds the server.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::new());
         let imgur = ImgurClient::new(
@@ -60,6 +64,7 @@ impl Application {
             TokenStore::new(&config.token_file),
             Arc::clone(&metrics),
         )?;
+        let ledger = Ledger::open(&config.db)?;
         let favorites = FavoritesCache::new(
             config.favorites_ttl,
             config.favorites_stale_grace,
@@ -79,7 +84,7 @@ impl Application {
             origins: TrustedOrigins::new(&config.cors_origins),
         });
         let metrics = web::Data::from(metrics);
-        let gateway = web::Data::new(Gateway::new(imgur, favorites));
+        let gateway = web::Data::new(Gateway::new(imgur, favorites, ledger));
         let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));
         let openapi = api::openapi();
         let routes = web::Data::new(api::RouteTable::from_openapi(&openapi));

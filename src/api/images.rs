@@ -110,7 +110,10 @@ impl utoipa::ToSchema for ImageUpdateBody {}
     ),
     responses(
         (status = 201, description = "Uploaded", body = Image,
-            headers(("Location" = String, description = "/v1/images/{id} of the new image"))),
+            headers(
+                ("Location" = String, description = "/v1/images/{id} of the new image"),
+                ("X-Pixgate-Ledger" = String, description = "`recorded`, or `unrecorded` when the ledger write failed (the upload still succeeded; pixgate retries the write and its log has the record)")
+            )),
         (status = 400, description = "Missing, duplicate or invalid fields, or Imgur refused the media", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Image over 10 MiB or video over 200 MiB; Imgur received no upload", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The client paused longer than PIXGATE_CLIENT_TIMEOUT while sending the body", body = Problem, content_type = "application/problem+json"),
@@ -176,7 +179,9 @@ pub async fn upload(
         .insert_header((header::LOCATION, format!("/v1/images/{}", uploaded.id)))
         .insert_header((header::CONTENT_TYPE, "application/json"));
     copy_rate_limits(&mut response, &uploaded.image.rate_limits);
-    Ok(response.body(uploaded.image.data))
+    let mut response = response.body(uploaded.image.data);
+    super::ledger_header(response.headers_mut(), uploaded.ledger);
+    Ok(response)
 }
 
 fn content_length(req: &HttpRequest) -> Option<u64> {
@@ -477,13 +482,15 @@ pub async fn update_image(
 
 /// Delete an image
 ///
-/// `{id}` is the image id (user mode) or the deletehash (anonymous uploads).
+/// `{id}` is the image id (user mode, or an anonymous upload pixgate's
+/// ledger knows: it supplies the deletehash) or the deletehash.
 #[utoipa::path(
     tag = "images",
     operation_id = "deleteImage",
     params(("id" = String, Path, description = "Image id or deletehash", pattern = "^[A-Za-z0-9]{1,32}$")),
     responses(
-        (status = 204, description = "Deleted")
+        (status = 204, description = "Deleted",
+            headers(("X-Pixgate-Ledger" = String, description = "`recorded`, or `unrecorded` when the ledger write failed; absent when the ledger does not know the image")))
     )
 )]
 #[delete("/images/{id}")]
@@ -492,8 +499,6 @@ pub async fn delete_image(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let id = ImageId::parse(&id)?;
-    let reply = gateway.delete_image(&id).await?;
-    let mut response = HttpResponse::NoContent();
-    copy_rate_limits(&mut response, &reply.rate_limits);
-    Ok(response.finish())
+    let deleted = gateway.delete_image(&id).await?;
+    Ok(super::deleted_response(&deleted))
 }

@@ -201,6 +201,9 @@ pub fn cors(origins: &[String]) -> Cors {
             HeaderName::from_static("x-cache"),
             HeaderName::from_static("x-ratelimit-userremaining"),
             HeaderName::from_static("x-ratelimit-clientremaining"),
+            header::LINK,
+            HeaderName::from_static("x-pixgate-ledger"),
+            HeaderName::from_static("x-pixgate-skipped-images"),
         ])
         .max_age(600);
     cors

@@ -4,6 +4,7 @@
 //! map its result; errors become [`Problem`]s.
 
 mod account;
+mod albums;
 pub mod api_key;
 mod auth;
 pub mod edge;
@@ -14,13 +15,17 @@ pub mod middleware;
 mod pages;
 pub mod problem;
 mod schemas;
+mod uploads;
 
 pub use api_key::ApiKey;
 pub use problem::{Problem, ProblemKind};
 
+use crate::gateway::Deleted;
 use crate::imgur::Reply;
+use crate::ledger::{Recording, LEDGER_HEADER};
+use crate::model::Paging;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -28,8 +33,10 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::OpenApi;
 use utoipa_actix_web::{scope, service_config::ServiceConfig, AppExt};
 
-/// Largest JSON body accepted by endpoints other than the upload.
-pub const JSON_LIMIT_BYTES: usize = 256 * 1024;
+/// Largest JSON body accepted by endpoints other than the upload: room for
+/// every body the schemas allow, e.g. two 64 Ki-character fields written as
+/// `\uXXXX` surrogate pairs (12 bytes a character).
+pub const JSON_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
 /// Registers every documented route; the same function feeds the server and
 /// the OpenAPI document, so the two cannot drift.
@@ -55,7 +62,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(images::delete_image)
                 .service(favorites::add_favorite)
                 .service(favorites::remove_favorite)
-                .service(favorites::toggle_favorite),
+                .service(favorites::toggle_favorite)
+                .service(albums::create_album)
+                .service(albums::get_album)
+                .service(albums::update_album)
+                .service(albums::delete_album)
+                .service(albums::add_album_images)
+                .service(albums::remove_album_image)
+                .service(albums::add_album_favorite)
+                .service(albums::remove_album_favorite)
+                .service(account::account_albums)
+                .service(account::account_images)
+                .service(account::account_images_count)
+                .service(uploads::list_uploads),
         );
 }
 
@@ -167,7 +186,9 @@ impl RouteTable {
     tags(
         (name = "images", description = "Upload, read, update and delete images"),
         (name = "favorites", description = "The account's favorites (cached) and favoriting images"),
-        (name = "account", description = "The authorized account and Imgur's rate limits"),
+        (name = "albums", description = "Albums: create, read, update, delete, their images, favoriting them, and the account's albums"),
+        (name = "uploads", description = "The upload ledger: every image and album made through pixgate, with its deletehash"),
+        (name = "account", description = "The authorized account, its images, and Imgur's rate limits and the credit reserve"),
         (name = "auth", description = "Authorizing an Imgur account: browser login, PIN, an existing refresh token"),
         (name = "health", description = "Liveness, readiness and metrics")
     ),
@@ -214,9 +235,12 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
     let shared = [
         (
             "403",
-            "No user authorization (or it was revoked), Imgur refused this account the request, or the edge checks refused it (`host-not-allowed`, `cross-origin-refused`)",
+            "No user authorization (or it was revoked; `authorization-required`), Imgur refused this account the request (`forbidden`), Imgur refuses this network or region (`blocked-by-imgur`), or the edge checks refused it (`host-not-allowed`, `cross-origin-refused`)",
         ),
-        ("429", "Imgur's rate limit was reached; see Retry-After"),
+        (
+            "429",
+            "Imgur's rate limit was reached (`rate-limited`), or the call would dip into the credit reserve and did not reach Imgur (`credit-reserve`); see Retry-After",
+        ),
         (
             "500",
             "A local failure (disk); details are in the gateway's log",
@@ -234,6 +258,13 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             "The id is not 1 to 32 ASCII letters and digits (nothing reached Imgur)",
         ),
         ("404", "Imgur has no such image"),
+    ];
+    let album_routes = [
+        (
+            "400",
+            "An id is not 1 to 32 ASCII letters and digits (nothing reached Imgur)",
+        ),
+        ("404", "Imgur has no such album"),
     ];
     let body_limits = [
         ("413", "The body is larger than this operation accepts"),
@@ -264,6 +295,9 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             }
             if path.starts_with("/v1/images/{id}") {
                 documented.extend(image_routes);
+            }
+            if path.starts_with("/v1/albums/{id}") {
+                documented.extend(album_routes);
             }
             let takes_json = operation
                 .request_body
@@ -316,6 +350,40 @@ fn problem_response(description: &str) -> utoipa::openapi::Response {
                 .build(),
         )
         .build()
+}
+
+/// Sets [`LEDGER_HEADER`] to what the ledger did.
+fn ledger_header(headers: &mut header::HeaderMap, recording: Recording) {
+    if let Ok(name) = header::HeaderName::try_from(LEDGER_HEADER) {
+        headers.insert(name, header::HeaderValue::from_static(recording.as_str()));
+    }
+}
+
+/// 204 for a deletion, with Imgur's rate limits and the ledger's outcome.
+fn deleted_response(deleted: &Deleted) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    problem::copy_rate_limits(&mut response, &deleted.reply.rate_limits);
+    let mut response = response.finish();
+    if let Some(recording) = deleted.ledger {
+        ledger_header(response.headers_mut(), recording);
+    }
+    response
+}
+
+/// `Link: <path?page=..&per_page=..>; rel="next"` (RFC 8288), with the
+/// list's other query parameters.
+fn next_link(
+    response: &mut HttpResponseBuilder,
+    path: &str,
+    next: Paging,
+    query: &[(&str, String)],
+) {
+    let mut target = format!("{path}?");
+    for (name, value) in query {
+        target.push_str(&format!("{name}={value}&"));
+    }
+    target.push_str(&format!("page={}&per_page={}", next.page, next.per_page));
+    response.insert_header((header::LINK, format!("<{target}>; rel=\"next\"")));
 }
 
 /// A JSON response carrying Imgur's `data` and rate-limit headers.

@@ -3,6 +3,7 @@
 
 use crate::imgur::{self, ErrorKind, RateLimits};
 
+use crate::ledger::LedgerError;
 use crate::model::InvalidInput;
 use crate::upload::{Busy, SpoolError};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -43,6 +44,11 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// 429: Imgur's rate limit.
     RateLimited,
+    /// 429: the call would dip into the credit reserve (`PIXGATE_CREDIT_RESERVE`);
+    /// pixgate answered without calling Imgur.
+    CreditReserve,
+    /// 403: Imgur refuses this network or region ("These actions are forbidden.").
+    BlockedByImgur,
     /// 503: Imgur is over capacity.
     UpstreamOverCapacity,
     /// 503: `/readyz` while no access token can be had.
@@ -121,6 +127,16 @@ impl ProblemKind {
                 StatusCode::TOO_MANY_REQUESTS,
                 "urn:pixgate:problem:rate-limited",
                 "Imgur rate limit reached",
+            ),
+            CreditReserve => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "urn:pixgate:problem:credit-reserve",
+                "Imgur credit reserve reached",
+            ),
+            BlockedByImgur => (
+                StatusCode::FORBIDDEN,
+                "urn:pixgate:problem:blocked-by-imgur",
+                "Imgur refuses this network or region",
             ),
             UpstreamOverCapacity => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -279,6 +295,10 @@ impl From<imgur::Error> for Problem {
             ErrorKind::OverCapacity { retry_after, .. } => {
                 (ProblemKind::UpstreamOverCapacity, Some(*retry_after))
             }
+            ErrorKind::CreditReserve { retry_after, .. } => {
+                (ProblemKind::CreditReserve, Some(*retry_after))
+            }
+            ErrorKind::BlockedByImgur { .. } => (ProblemKind::BlockedByImgur, None),
             ErrorKind::Upstream { .. }
             | ErrorKind::InvalidResponse { .. }
             | ErrorKind::Unreachable(_) => (ProblemKind::UpstreamError, None),
@@ -297,6 +317,9 @@ impl From<imgur::Error> for Problem {
             ) => {
                 format!("Imgur: {message}")
             }
+            (ErrorKind::BlockedByImgur { message }, _) => format!(
+                "Imgur refuses requests from this network or region (Imgur: {message}). Authorizing again will not help, and pixgate does not retry: Imgur blocks some regions and networks (the UK since 30 September 2025, for example). Call from another network."
+            ),
             (ErrorKind::Upstream { message }, Some(status)) => {
                 format!("Imgur answered HTTP {status}: {message}")
             }
@@ -313,6 +336,16 @@ impl From<imgur::Error> for Problem {
         }
         problem.headers.extend(error.rate_limits.0);
         problem
+    }
+}
+
+impl From<LedgerError> for Problem {
+    fn from(error: LedgerError) -> Self {
+        tracing::error!(%error, "the upload ledger failed");
+        Problem::new(
+            ProblemKind::Internal,
+            "the upload ledger could not be read; see the gateway's log",
+        )
     }
 }
 
@@ -395,6 +428,14 @@ mod tests {
         assert_eq!(status_of(ErrorKind::InvalidResponse { detail: m() }), 502);
         assert_eq!(status_of(ErrorKind::Unreachable(m())), 502);
         assert_eq!(status_of(ErrorKind::Timeout), 504);
+        assert_eq!(
+            status_of(ErrorKind::CreditReserve {
+                message: m(),
+                retry_after: 5
+            }),
+            429
+        );
+        assert_eq!(status_of(ErrorKind::BlockedByImgur { message: m() }), 403);
     }
 
     #[test]

@@ -80,17 +80,31 @@ pub struct Account {
     created: Option<u64>,
 }
 
-/// Imgur's credits (`GET /3/credits`), passed through.
+/// Imgur's album object, passed through with Imgur's field names.
+/// `deletehash` is shown to the owner (and in the answer that creates it).
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"UserLimit": 2000, "UserRemaining": 1990, "UserReset": 1767225600, "ClientLimit": 12500, "ClientRemaining": 12400}))]
-#[serde(rename_all = "PascalCase")]
-pub struct Credits {
-    user_limit: Option<i64>,
-    user_remaining: Option<i64>,
-    /// Unix seconds.
-    user_reset: Option<i64>,
-    client_limit: Option<i64>,
-    client_remaining: Option<i64>,
+#[schema(example = json!({"id": "AbC1234", "title": "Cats", "description": null, "datetime": 1700000000, "cover": "aB3dE5g", "account_url": "demo", "privacy": "hidden", "views": 0, "link": "https://imgur.com/a/AbC1234", "favorite": false, "deletehash": "q9w8e7r6t5y4u3i", "images_count": 1, "images": [{"id": "aB3dE5g", "title": "A cat", "type": "image/png", "link": "https://i.imgur.com/aB3dE5g.png"}]}))]
+pub struct Album {
+    id: String,
+    title: Option<String>,
+    description: Option<String>,
+    /// Creation time, unix seconds.
+    datetime: Option<i64>,
+    /// The cover image's id.
+    cover: Option<String>,
+    account_url: Option<String>,
+    /// `public`, `hidden` or `secret`.
+    privacy: Option<String>,
+    views: Option<u64>,
+    /// `https://imgur.com/a/{id}`.
+    link: Option<String>,
+    favorite: Option<bool>,
+    /// Changes and deletes the album without the account; for an anonymous
+    /// album the only way to.
+    deletehash: Option<String>,
+    images_count: Option<u64>,
+    /// The album's images (Imgur's image objects).
+    images: Option<Vec<Image>>,
 }
 
 /// One favorite: Imgur's Gallery Image or Gallery Album object (tell them

@@ -64,8 +64,11 @@ pub(crate) enum Media {
 pub(crate) struct Body {
     /// What [`super::RecordedRequest::fields`] shows.
     pub(crate) recorded: BTreeMap<String, String>,
-    /// Text fields other than the media, in full.
+    /// Text fields other than the media, in full (the last value of a
+    /// repeated name).
     pub(crate) text: HashMap<String, String>,
+    /// Every value of each text field, in order (`ids[]` repeats).
+    pub(crate) lists: HashMap<String, Vec<String>>,
     /// The first `image` or `video` field.
     pub(crate) media: Option<Media>,
     /// A body that could not be read; reported after auth.
@@ -88,6 +91,10 @@ impl Body {
                 self.media = Some(Media::Text { field: name, value });
             }
         } else {
+            self.lists
+                .entry(name.clone())
+                .or_default()
+                .push(value.clone());
             self.text.insert(name, value);
         }
     }
@@ -131,6 +138,25 @@ impl Body {
     /// A text field, if present.
     pub(crate) fn field(&self, name: &str) -> Option<&str> {
         self.text.get(name).map(String::as_str)
+    }
+
+    /// A list of ids as Imgur takes it: `name[]` repeated, or `name` as one
+    /// comma-separated string.
+    pub(crate) fn id_list(&self, name: &str) -> Vec<String> {
+        let repeated = self.lists.get(&format!("{name}[]")).into_iter().flatten();
+        let joined = self
+            .lists
+            .get(name)
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v.split(','));
+        repeated
+            .map(String::as_str)
+            .chain(joined)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 

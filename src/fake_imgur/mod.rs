@@ -16,6 +16,15 @@
 //! | `DELETE /3/image/{id\|deletehash}` | `DeleteImage` |
 //! | `POST /3/image/{id}/favorite` (a toggle) | `Favorite` |
 //! | `GET /3/credits` | `Credits` |
+//! | `POST /3/album` (`ids[]`/`ids`, `deletehashes[]`, `title`, `description`, `privacy`, `cover`) | `CreateAlbum` |
+//! | `GET /3/album/{id}`, `GET /3/album/{id}/images` | `GetAlbum` |
+//! | `PUT /3/album/{id\|deletehash}` (fields), `POST` (fields; `ids` replace the images) | `UpdateAlbum` |
+//! | `DELETE /3/album/{id\|deletehash}` | `DeleteAlbum` |
+//! | `POST /3/album/{id\|deletehash}/add` | `AddAlbumImages` |
+//! | `POST`/`DELETE /3/album/{id\|deletehash}/remove_images` | `RemoveAlbumImages` |
+//! | `POST /3/album/{id}/favorite` (a toggle) | `AlbumFavorite` |
+//! | `GET /3/account/{username\|me}/images[/{page}]?perPage=`, `.../images/count` | `AccountImages` |
+//! | `GET /3/account/{username\|me}/albums[/{page}]?perPage=` | `AccountAlbums` |
 //!
 //! Everything else answers 404 in the `{data,success,status}` envelope.
 //!
@@ -37,6 +46,11 @@
 //!   its hash, size and first bytes are kept, so even a 200 MiB video costs no memory.
 //! - One account (`FakeConfig::account_username`) whose favorites are seeded with
 //!   images owned by another account, `someone`.
+//! - Albums owned by the account, by `someone`, or anonymous (changed by their
+//!   deletehash): images go in only when the caller proves they are theirs (`ids`
+//!   of the account's images with its bearer token, or `deletehashes`); others are
+//!   skipped silently, as Imgur does. Optionally (ShareX #4737) a video uploaded
+//!   with `album` is not put into the album ([`FakeImgur::set_video_album_bug`]).
 //!
 //! # Controls
 //! Tokens: [`FakeImgur::expire_access_tokens`], [`FakeImgur::revoke_refresh_tokens`],
@@ -44,11 +58,14 @@
 //! [`FakeImgur::set_rotation_invalidates_old`], [`FakeImgur::issue_code`],
 //! [`FakeImgur::issue_pin`]. Login: [`FakeImgur::set_redirect_url`],
 //! [`FakeImgur::set_consent`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
-//! (every error shape Imgur has been seen to send). Inspection:
+//! (every error shape Imgur has been seen to send, the regional block included).
+//! Budget: [`FakeImgur::set_rate_remaining`]. Data: [`FakeImgur::seed_images`],
+//! [`FakeImgur::seed_album`], [`FakeImgur::set_video_album_bug`]. Inspection:
 //! [`FakeImgur::calls`], [`FakeImgur::begun`], [`FakeImgur::wait_for_begun`],
-//! [`FakeImgur::requests`], [`FakeImgur::image`],
+//! [`FakeImgur::requests`], [`FakeImgur::image`], [`FakeImgur::album`],
 //! [`FakeImgur::favorite_ids`], [`FakeImgur::issued_access_tokens`].
 
+mod albums;
 mod authorize;
 mod body;
 mod server;
@@ -137,6 +154,24 @@ pub enum Endpoint {
     Favorite,
     /// `GET /3/credits`
     Credits,
+    /// `POST /3/album`
+    CreateAlbum,
+    /// `GET /3/album/{id}[/images]`
+    GetAlbum,
+    /// `PUT|POST /3/album/{id|deletehash}`
+    UpdateAlbum,
+    /// `DELETE /3/album/{id|deletehash}`
+    DeleteAlbum,
+    /// `POST /3/album/{id|deletehash}/add`
+    AddAlbumImages,
+    /// `POST|DELETE /3/album/{id|deletehash}/remove_images`
+    RemoveAlbumImages,
+    /// `POST /3/album/{id}/favorite`
+    AlbumFavorite,
+    /// `GET /3/account/{username|me}/images[/{page}|/count]`
+    AccountImages,
+    /// `GET /3/account/{username|me}/albums[/{page}]`
+    AccountAlbums,
     /// Any other path or method.
     Other,
 }
@@ -154,6 +189,8 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// The `Content-Length` header; `None` for a chunked body.
     pub content_length: Option<u64>,
+    /// Every request header (names lower-case; `Host` included).
+    pub headers: BTreeMap<String, String>,
     /// Form, multipart and JSON text fields, and the query parameters of a `GET
     /// /oauth2/authorize`. A file part is recorded as
     /// `"<file: N bytes>"`; a text value over 4096 bytes as `"<text: N bytes>"`.
@@ -183,6 +220,26 @@ pub struct StoredImage {
     pub is_video: bool,
     /// The URL given for a `type=url` upload (never fetched).
     pub source_url: Option<String>,
+    /// Whether the configured account has favorited it.
+    pub favorite: bool,
+}
+
+/// An album as the fake stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAlbum {
+    /// 7 alphanumerics.
+    pub id: String,
+    /// 15 alphanumerics; lets anyone change or delete the album.
+    pub deletehash: String,
+    /// The owning account's username; `None` for an anonymous album.
+    pub owner: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// `public`, `hidden` or `secret`.
+    pub privacy: String,
+    pub cover: Option<String>,
+    /// Image ids, in album order.
+    pub images: Vec<String>,
     /// Whether the configured account has favorited it.
     pub favorite: bool,
 }
@@ -251,6 +308,10 @@ pub enum FaultKind {
     TruncatedBody,
     /// A 200 answer whose headers come at once and whose body never does.
     StallBody,
+    /// HTTP `status` (400 or 403) `{"data":{"error":"These actions are forbidden."},..}`,
+    /// what Imgur answers networks and regions it blocks, with `CDN-Error: yes`
+    /// when `cdn_error`.
+    Blocked { status: u16, cdn_error: bool },
 }
 
 impl FakeImgur {
@@ -426,6 +487,44 @@ impl FakeImgur {
             .images
             .get(id)
             .map(|image| image.stored.clone())
+    }
+
+    /// The stored album with this id (not deletehash), if it exists.
+    pub fn album(&self, id: &str) -> Option<StoredAlbum> {
+        self.shared
+            .state()
+            .albums
+            .get(id)
+            .map(|album| album.stored.clone())
+    }
+
+    /// Adds `count` images owned by `owner` (the configured account, another
+    /// user, or `None` for anonymous), newest last; returns their ids.
+    pub fn seed_images(&self, owner: Option<&str>, count: usize) -> Vec<String> {
+        let account_id = match owner {
+            Some(owner) if owner == self.shared.config.account_username => {
+                self.shared.config.account_id
+            }
+            Some(_) => state::SOMEONE_ID,
+            None => 0,
+        };
+        self.shared.state().seed_images(owner, account_id, count)
+    }
+
+    /// Adds an album owned by `owner` (`None`: anonymous) holding `images`.
+    pub fn seed_album(&self, owner: Option<&str>, title: &str, images: &[String]) -> StoredAlbum {
+        self.shared.state().seed_album(owner, title, images)
+    }
+
+    /// Whether a video uploaded with `album` is left out of the album, as
+    /// Imgur has been seen to do (ShareX #4737). Off at start.
+    pub fn set_video_album_bug(&self, on: bool) {
+        self.shared.state().video_album_bug = on;
+    }
+
+    /// Sets the remaining counts the rate-limit headers report (this window).
+    pub fn set_rate_remaining(&self, user: u64, client: u64, post: u64) {
+        self.shared.state().set_rate_remaining(user, client, post);
     }
 
     /// The account's favorites, newest first.

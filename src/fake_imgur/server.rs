@@ -18,6 +18,7 @@ use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::albums;
 use super::authorize;
 use super::body::{self, png_size, sniff, Body, Media, ReceivedFile, IMAGE_LIMIT, VIDEO_LIMIT};
 use super::state::{
@@ -71,6 +72,30 @@ enum Route {
     DeleteImage(String),
     Favorite(String),
     Credits,
+    CreateAlbum,
+    /// `images_only`: `/images`, answering just the album's image objects.
+    GetAlbum {
+        id: String,
+        images_only: bool,
+    },
+    /// `replace`: a `POST`, whose `ids` replace the album's images.
+    UpdateAlbum {
+        key: String,
+        replace: bool,
+    },
+    DeleteAlbum(String),
+    AddAlbumImages(String),
+    RemoveAlbumImages(String),
+    AlbumFavorite(String),
+    AccountImages {
+        user: String,
+        page: Option<String>,
+    },
+    AccountImagesCount(String),
+    AccountAlbums {
+        user: String,
+        page: Option<String>,
+    },
     NotFound,
 }
 
@@ -96,6 +121,40 @@ impl Route {
             ("DELETE", ["3", "image", id]) => Route::DeleteImage(owned(id)),
             ("POST", ["3", "image", id, "favorite"]) => Route::Favorite(owned(id)),
             ("GET", ["3", "credits"]) => Route::Credits,
+            ("POST", ["3", "album"]) => Route::CreateAlbum,
+            ("GET", ["3", "album", id]) => Route::GetAlbum {
+                id: owned(id),
+                images_only: false,
+            },
+            ("GET", ["3", "album", id, "images"]) => Route::GetAlbum {
+                id: owned(id),
+                images_only: true,
+            },
+            ("PUT" | "POST", ["3", "album", key]) => Route::UpdateAlbum {
+                key: owned(key),
+                replace: method == "POST",
+            },
+            ("DELETE", ["3", "album", key]) => Route::DeleteAlbum(owned(key)),
+            ("POST" | "PUT", ["3", "album", key, "add"]) => Route::AddAlbumImages(owned(key)),
+            ("POST" | "DELETE", ["3", "album", key, "remove_images"]) => {
+                Route::RemoveAlbumImages(owned(key))
+            }
+            ("POST", ["3", "album", id, "favorite"]) => Route::AlbumFavorite(owned(id)),
+            ("GET", ["3", "account", user, "images", "count"]) => {
+                Route::AccountImagesCount(owned(user))
+            }
+            ("GET", ["3", "account", user, "images", rest @ ..]) if rest.len() <= 1 => {
+                Route::AccountImages {
+                    user: owned(user),
+                    page: rest.first().map(owned),
+                }
+            }
+            ("GET", ["3", "account", user, "albums", rest @ ..]) if rest.len() <= 1 => {
+                Route::AccountAlbums {
+                    user: owned(user),
+                    page: rest.first().map(owned),
+                }
+            }
             _ => Route::NotFound,
         }
     }
@@ -112,6 +171,15 @@ impl Route {
             Route::DeleteImage(_) => Endpoint::DeleteImage,
             Route::Favorite(_) => Endpoint::Favorite,
             Route::Credits => Endpoint::Credits,
+            Route::CreateAlbum => Endpoint::CreateAlbum,
+            Route::GetAlbum { .. } => Endpoint::GetAlbum,
+            Route::UpdateAlbum { .. } => Endpoint::UpdateAlbum,
+            Route::DeleteAlbum(_) => Endpoint::DeleteAlbum,
+            Route::AddAlbumImages(_) => Endpoint::AddAlbumImages,
+            Route::RemoveAlbumImages(_) => Endpoint::RemoveAlbumImages,
+            Route::AlbumFavorite(_) => Endpoint::AlbumFavorite,
+            Route::AccountImages { .. } | Route::AccountImagesCount(_) => Endpoint::AccountImages,
+            Route::AccountAlbums { .. } => Endpoint::AccountAlbums,
             Route::NotFound => Endpoint::Other,
         }
     }
@@ -137,6 +205,13 @@ async fn dispatch(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
 
     shared.begin(endpoint);
     let mut body = body::read(&req, payload, matches!(route, Route::Upload)).await;
@@ -156,6 +231,7 @@ async fn dispatch(
                 path: path.clone(),
                 authorization: authorization.clone(),
                 content_length,
+                headers,
                 fields: std::mem::take(&mut body.recorded),
             },
             api,
@@ -184,6 +260,7 @@ async fn dispatch(
             let request = Request {
                 shared: &shared,
                 authorization: authorization.as_deref(),
+                query: req.query_string(),
                 body,
                 rate,
             };
@@ -199,15 +276,17 @@ async fn dispatch(
 }
 
 /// What a handler gets.
-struct Request<'a> {
-    shared: &'a Shared,
+pub(super) struct Request<'a> {
+    pub(super) shared: &'a Shared,
     authorization: Option<&'a str>,
-    body: Body,
+    /// The URL's query string.
+    pub(super) query: &'a str,
+    pub(super) body: Body,
     rate: RateSnapshot,
 }
 
 impl Request<'_> {
-    fn caller(&self) -> Result<Caller, ApiError> {
+    pub(super) fn caller(&self) -> Result<Caller, ApiError> {
         self.shared
             .state()
             .authenticate(&self.shared.config, self.authorization)
@@ -218,7 +297,7 @@ impl Request<'_> {
     }
 
     /// Like [`Request::caller`], but `Client-ID` is refused.
-    fn user(&self) -> Result<(), ApiError> {
+    pub(super) fn user(&self) -> Result<(), ApiError> {
         match self.caller()? {
             Caller::User => Ok(()),
             Caller::Anonymous => Err(ApiError::requires_user()),
@@ -244,6 +323,20 @@ async fn handle(route: Route, request: Request<'_>) -> Result<HttpResponse, ApiE
         Route::Credits => {
             request.caller()?;
             Ok(wire::ok(wire::credits_json(&request.rate)))
+        }
+        Route::CreateAlbum => albums::create(&request),
+        Route::GetAlbum { id, images_only } => albums::get(&request, &id, images_only),
+        Route::UpdateAlbum { key, replace } => albums::update(&request, &key, replace),
+        Route::DeleteAlbum(key) => albums::delete(&request, &key),
+        Route::AddAlbumImages(key) => albums::add_images(&request, &key),
+        Route::RemoveAlbumImages(key) => albums::remove_images(&request, &key),
+        Route::AlbumFavorite(id) => albums::favorite(&request, &id),
+        Route::AccountImages { user, page } => {
+            albums::account_images(&request, &user, page.as_deref())
+        }
+        Route::AccountImagesCount(user) => albums::account_images_count(&request, &user),
+        Route::AccountAlbums { user, page } => {
+            albums::account_albums(&request, &user, page.as_deref())
         }
         Route::NotFound => Err(ApiError::new(404, "Not found")),
     }
@@ -421,7 +514,7 @@ fn upload(request: Request<'_>) -> Result<HttpResponse, ApiError> {
         Media::Text { field, value } => from_text(field, value, upload_type.as_deref())?,
     };
     let config = &request.shared.config;
-    let (owner, account_id) = match caller {
+    let (owner, account_id) = match &caller {
         Caller::User => (Some(config.account_username.clone()), config.account_id),
         Caller::Anonymous => (None, 0),
     };
@@ -430,7 +523,12 @@ fn upload(request: Request<'_>) -> Result<HttpResponse, ApiError> {
         .unwrap_or_default();
 
     let mut state = request.shared.state();
+    let album = match non_empty(body.field("album")) {
+        Some(key) => Some(albums::album_for_upload(&state, config, &caller, &key)?),
+        None => None,
+    };
     let id = state.fresh_id(7);
+    let seq = state.seq();
     let image = Image {
         stored: StoredImage {
             id: id.clone(),
@@ -451,8 +549,15 @@ fn upload(request: Request<'_>) -> Result<HttpResponse, ApiError> {
         height: received.height,
         views: 0,
         name,
+        seq,
     };
     let data = wire::image_json(&image, true, false);
+    let left_out = image.stored.is_video && state.video_album_bug;
+    if let (Some(album), false) = (album, left_out) {
+        if let Some(album) = state.albums.get_mut(&album) {
+            album.stored.images.push(id.clone());
+        }
+    }
     state.images.insert(id, image);
     Ok(wire::ok(data))
 }

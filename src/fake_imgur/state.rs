@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 
-use super::{Consent, Endpoint, FakeConfig, Fault, FaultKind, RecordedRequest, StoredImage};
+use super::{
+    Consent, Endpoint, FakeConfig, Fault, FaultKind, RecordedRequest, StoredAlbum, StoredImage,
+};
 
 /// Owner of the seeded favorites.
 pub(crate) const SOMEONE: &str = "someone";
@@ -97,6 +99,16 @@ pub(crate) struct Image {
     pub(crate) height: u32,
     pub(crate) views: u64,
     pub(crate) name: String,
+    /// Creation order, for listing images of the same second.
+    pub(crate) seq: u64,
+}
+
+/// An album with the fields the wire format needs beyond [`StoredAlbum`].
+#[derive(Clone, Debug)]
+pub(crate) struct Album {
+    pub(crate) stored: StoredAlbum,
+    pub(crate) datetime: u64,
+    pub(crate) seq: u64,
 }
 
 /// The rate-limit counters as one response reports them.
@@ -167,6 +179,11 @@ pub(crate) struct State {
     pub(crate) images: HashMap<String, Image>,
     /// The account's favorites, newest first.
     pub(crate) favorites: Vec<String>,
+    pub(crate) albums: HashMap<String, Album>,
+    /// Reproduce ShareX #4737: a video uploaded with `album` is created but
+    /// not put into the album.
+    pub(crate) video_album_bug: bool,
+    next_seq: u64,
     rate: RateState,
 }
 
@@ -191,6 +208,9 @@ impl State {
             request_log: true,
             images: HashMap::new(),
             favorites: Vec::new(),
+            albums: HashMap::new(),
+            video_album_bug: false,
+            next_seq: 0,
             rate: RateState {
                 window: now_epoch() / WINDOW_SECS,
                 user_remaining: USER_LIMIT,
@@ -233,33 +253,133 @@ impl State {
                 height: if animated_gif { 240 } else { 480 },
                 views: 100 * (i as u64 + 1),
                 name: String::new(),
+                seq: self.seq(),
             };
             self.images.insert(id.clone(), image);
             self.favorites.push(id);
         }
     }
 
-    /// A random alphanumeric id of `len` characters not used by any image.
+    /// A random alphanumeric id of `len` characters not used by any image
+    /// or album.
     pub(crate) fn fresh_id(&self, len: usize) -> String {
         loop {
             let id = random_alnum(len);
-            if !self.images.contains_key(&id) {
+            if !self.images.contains_key(&id) && !self.albums.contains_key(&id) {
                 return id;
             }
         }
     }
 
-    /// Logs a request and counts it; for `/3` requests also spends rate-limit credits.
+    /// The next creation number.
+    pub(crate) fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Adds `count` PNG images owned by `owner` (`None`: anonymous), one
+    /// second apart, newest last; returns their ids.
+    pub(crate) fn seed_images(
+        &mut self,
+        owner: Option<&str>,
+        account_id: u64,
+        count: usize,
+    ) -> Vec<String> {
+        let now = now_epoch();
+        (0..count)
+            .map(|i| {
+                let id = self.fresh_id(7);
+                let image = Image {
+                    stored: StoredImage {
+                        id: id.clone(),
+                        deletehash: random_alnum(15),
+                        owner: owner.map(str::to_owned),
+                        title: Some(format!("Seeded #{}", i + 1)),
+                        description: None,
+                        mime: "image/png".to_owned(),
+                        size: 40_000 + i as u64,
+                        sha256: hex(&Sha256::digest(id.as_bytes())),
+                        is_video: false,
+                        source_url: None,
+                        favorite: false,
+                    },
+                    account_id,
+                    datetime: now.saturating_sub((count - i) as u64),
+                    width: 640,
+                    height: 480,
+                    views: 0,
+                    name: format!("seeded-{}.png", i + 1),
+                    seq: self.seq(),
+                };
+                self.images.insert(id.clone(), image);
+                id
+            })
+            .collect()
+    }
+
+    /// Adds an album owned by `owner` (`None`: anonymous) holding `images`.
+    pub(crate) fn seed_album(
+        &mut self,
+        owner: Option<&str>,
+        title: &str,
+        images: &[String],
+    ) -> StoredAlbum {
+        let album = Album {
+            stored: StoredAlbum {
+                id: self.fresh_id(7),
+                deletehash: random_alnum(15),
+                owner: owner.map(str::to_owned),
+                title: Some(title.to_owned()),
+                description: None,
+                privacy: "hidden".to_owned(),
+                cover: images.first().cloned(),
+                images: images.to_vec(),
+                favorite: false,
+            },
+            datetime: now_epoch(),
+            seq: self.seq(),
+        };
+        let stored = album.stored.clone();
+        self.albums.insert(stored.id.clone(), album);
+        stored
+    }
+
+    /// Finds an album by id or deletehash; the flag says whether the deletehash matched.
+    pub(crate) fn find_album(&self, key: &str) -> Option<(String, bool)> {
+        if let Some(album) = self.albums.get(key) {
+            return Some((album.stored.id.clone(), false));
+        }
+        self.albums
+            .values()
+            .find(|album| album.stored.deletehash == key)
+            .map(|album| (album.stored.id.clone(), true))
+    }
+
+    /// Sets the rate-limit counters of the current window.
+    pub(crate) fn set_rate_remaining(&mut self, user: u64, client: u64, post: u64) {
+        self.roll_rate_window();
+        self.rate.user_remaining = user;
+        self.rate.client_remaining = client;
+        self.rate.post_remaining = post;
+    }
+
+    /// Logs a request and counts it; for `/3` requests also spends rate-limit
+    /// credits (an upload 10, any other call 1; a POST one of the POST limit).
     pub(crate) fn record(&mut self, request: RecordedRequest, api: bool) -> RateSnapshot {
         *self.calls.entry(request.endpoint).or_insert(0) += 1;
         let post = request.method == "POST";
+        let credits = if request.endpoint == Endpoint::Upload {
+            10
+        } else {
+            1
+        };
         if self.request_log {
             self.requests.push(request);
         }
         self.roll_rate_window();
         if api {
-            self.rate.user_remaining = self.rate.user_remaining.saturating_sub(1);
-            self.rate.client_remaining = self.rate.client_remaining.saturating_sub(1);
+            self.rate.user_remaining = self.rate.user_remaining.saturating_sub(credits);
+            self.rate.client_remaining = self.rate.client_remaining.saturating_sub(credits);
             if post {
                 self.rate.post_remaining = self.rate.post_remaining.saturating_sub(1);
             }
@@ -406,10 +526,13 @@ impl State {
             .map(|image| (image.stored.id.clone(), true))
     }
 
-    /// Removes an image, and it from the favorites.
+    /// Removes an image, and it from the favorites and the albums.
     pub(crate) fn remove_image(&mut self, id: &str) {
         self.images.remove(id);
         self.favorites.retain(|f| f != id);
+        for album in self.albums.values_mut() {
+            album.stored.images.retain(|i| i != id);
+        }
     }
 
     /// Toggles the account's favorite on `id`; returns whether it is now a favorite.

@@ -7,7 +7,9 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::state::{random_alnum, Image, RateSnapshot, CLIENT_LIMIT, POST_LIMIT, USER_LIMIT};
+use super::state::{
+    random_alnum, Album, Image, RateSnapshot, CLIENT_LIMIT, POST_LIMIT, USER_LIMIT,
+};
 use super::FaultKind;
 
 /// The message Imgur sends with a 403 for an unknown or expired access token.
@@ -203,6 +205,19 @@ pub(crate) fn fault_response(kind: &FaultKind, ctx: &Ctx<'_>) -> Option<(HttpRes
         FaultKind::InvalidToken => (ApiError::invalid_token().into_response(ctx), true),
         FaultKind::HugeBody(size) => (streamed(*size, *size), false),
         FaultKind::TruncatedBody => (streamed(4096, 1024), false),
+        FaultKind::Blocked { status, cdn_error } => {
+            let mut response = json_response(
+                *status,
+                &json!({"data": {"error": "These actions are forbidden."}, "success": false, "status": status}),
+            );
+            if *cdn_error {
+                response.headers_mut().insert(
+                    HeaderName::from_static("cdn-error"),
+                    HeaderValue::from_static("yes"),
+                );
+            }
+            (response, false)
+        }
         FaultKind::StallBody => (
             HttpResponse::Ok()
                 .content_type("application/json")
@@ -244,6 +259,7 @@ pub(crate) fn add_rate_headers(response: &mut HttpResponse, rate: &RateSnapshot,
         ("x-ratelimit-userreset", rate.reset_epoch),
         ("x-ratelimit-clientlimit", CLIENT_LIMIT),
         ("x-ratelimit-clientremaining", rate.client_remaining),
+        ("x-ratelimit-clientreset", rate.reset_in),
     ];
     if post {
         values.extend([
@@ -383,6 +399,41 @@ pub(crate) fn gallery_image_json(image: &Image) -> Value {
     });
     if let (Some(map), true) = (object.as_object_mut(), stored.is_video) {
         add_video_fields(map, image);
+    }
+    object
+}
+
+/// The Album object; `owner_view` adds `deletehash`. `images` are the
+/// album's image objects, in order.
+pub(crate) fn album_json(album: &Album, owner_view: bool, images: Vec<Value>) -> Value {
+    let stored = &album.stored;
+    let mut object = json!({
+        "id": stored.id,
+        "title": stored.title,
+        "description": stored.description,
+        "datetime": album.datetime,
+        "cover": stored.cover,
+        "cover_width": stored.cover.as_ref().map(|_| 640),
+        "cover_height": stored.cover.as_ref().map(|_| 480),
+        "account_url": stored.owner,
+        "account_id": null,
+        "privacy": stored.privacy,
+        "layout": "blog",
+        "views": 0,
+        "link": format!("https://imgur.com/a/{}", stored.id),
+        "favorite": stored.favorite,
+        "nsfw": null,
+        "section": null,
+        "order": 0,
+        "images_count": images.len(),
+        "images": images,
+        "in_gallery": false,
+        "is_ad": false,
+        "include_album_ads": false,
+        "is_album": true,
+    });
+    if let (Some(map), true) = (object.as_object_mut(), owner_view) {
+        map.insert("deletehash".into(), json!(stored.deletehash));
     }
     object
 }

@@ -3,6 +3,7 @@
 //! timeout and the single refresh-and-replay, reads the answer with a size
 //! bound and unwraps the envelope or sorts the error.
 
+use super::credits::{BudgetView, Cost, CreditGuard, Observation, Outcome};
 use super::error::{Error, ErrorKind, RateLimits};
 use super::token_store::{StoreError, TokenStore};
 use super::tokens::{AccessToken, TokenManager};
@@ -38,7 +39,7 @@ pub struct Reply<T> {
 
 /// Which credentials a call needs.
 #[derive(Clone, Copy)]
-enum Auth {
+pub(super) enum Auth {
     /// The user's bearer token; refused locally in anonymous mode.
     User,
     /// The user's token in user mode, else the app's `Client-ID`.
@@ -49,7 +50,15 @@ enum Auth {
 #[derive(Clone)]
 pub struct ImgurClient {
     http: reqwest::Client,
+    /// `{IMGUR_API_URL or IMGUR_RAPIDAPI_URL}/3`.
     api: String,
+    /// `IMGUR_API_URL`: the authorize page (and the token endpoint) stay
+    /// there even with RapidAPI.
+    oauth: String,
+    /// `x-rapidapi-host` and `x-rapidapi-key`, with `IMGUR_RAPIDAPI_KEY`.
+    rapidapi: Option<(String, crate::secret::Secret)>,
+    /// The owner of Imgur's credit budget.
+    credits: Arc<CreditGuard>,
     client_id: String,
     tokens: TokenManager,
     timeout: Duration,
@@ -76,10 +85,23 @@ impl ImgurClient {
                 source: std::io::Error::other(e),
             })?;
         let tokens = TokenManager::open(config, store, http.clone(), Arc::clone(&metrics))?;
+        let (api, rapidapi) = match &config.rapidapi {
+            Some(rapid) => (
+                format!("{}/3", rapid.url),
+                Some((rapid.host(), rapid.key.clone())),
+            ),
+            None => (format!("{}/3", config.api_url), None),
+        };
         Ok(Self {
             http,
+            credits: Arc::new(CreditGuard::new(
+                config.credit_reserve.clone(),
+                Arc::clone(&metrics),
+            )),
             metrics,
-            api: format!("{}/3", config.api_url),
+            api,
+            oauth: config.api_url.clone(),
+            rapidapi,
             client_id: config.client_id.clone(),
             tokens,
             timeout: config.timeout,
@@ -90,7 +112,7 @@ impl ImgurClient {
     /// Imgur's authorize page for this app, answering with `response_type`
     /// and echoing `state`.
     pub fn authorize_url(&self, response_type: ResponseType, state: &str) -> String {
-        let base = self.api.trim_end_matches("/3");
+        let base = &self.oauth;
         let mut url = match reqwest::Url::parse(&format!("{base}/oauth2/authorize")) {
             Ok(url) => url,
             Err(_) => return format!("{base}/oauth2/authorize"),
@@ -100,6 +122,20 @@ impl ImgurClient {
             .append_pair("response_type", response_type.as_str())
             .append_pair("state", state);
         url.into()
+    }
+
+    /// `.../3`, where every API call goes.
+    pub(super) fn api_base(&self) -> &str {
+        &self.api
+    }
+
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The limit of one ordinary call.
+    pub(super) fn call_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The token manager (mode, account, readiness).
@@ -301,37 +337,44 @@ impl ImgurClient {
                 self.plain(Method::POST, &url)
             })
             .await?;
-        let favorited = wire::favorite_toggle_state(&reply.data).ok_or_else(|| Error {
-            kind: ErrorKind::InvalidResponse {
-                detail: "Imgur's favorite answer was neither \"favorited\" nor \"unfavorited\""
-                    .into(),
-            },
-            upstream_status: Some(200),
-            rate_limits: reply.rate_limits.clone(),
-        })?;
-        Ok(Reply {
-            data: favorited,
-            rate_limits: reply.rate_limits,
-        })
+        toggled(reply)
     }
 
-    /// `GET /3/credits`.
-    pub async fn credits(&self) -> Result<Reply<Bytes>, Error> {
-        let url = format!("{}/credits", self.api);
-        self.send("credits", Auth::Either, self.timeout, || {
-            self.plain(Method::GET, &url)
-        })
-        .await
+    /// Imgur's credit budget as pixgate knows it (from `GET /3/credits`
+    /// first, when nothing is known yet).
+    pub async fn credits(&self) -> Result<BudgetView, Error> {
+        let token = self.credentials(Auth::Either).await?;
+        self.credits
+            .learn_if_unknown(|| self.fetch_credits(token.as_ref()))
+            .await;
+        Ok(self.credits.view())
     }
 
-    async fn plain(&self, method: Method, url: &str) -> Result<RequestBuilder, Error> {
+    /// `GET /3/credits`, outside the guard (it is how the guard learns).
+    async fn fetch_credits(&self, token: Option<&AccessToken>) -> Option<Observation> {
+        let request = self
+            .with_credentials(self.http.get(format!("{}/credits", self.api)), token)
+            .timeout(self.timeout)
+            .build()
+            .ok()?;
+        match self.exchange("credits", request).await {
+            Ok(reply) => Observation::from_credits(&reply.data)
+                .map(|seen| seen.or(Observation::from_headers(&reply.rate_limits))),
+            Err(error) => {
+                tracing::debug!(%error, "GET /3/credits failed; the credit guard learns from the next answers");
+                Observation::from_headers(&error.rate_limits)
+            }
+        }
+    }
+
+    pub(super) async fn plain(&self, method: Method, url: &str) -> Result<RequestBuilder, Error> {
         Ok(self.http.request(method, url))
     }
 
     /// Sends the request `build` makes, with credentials for `auth`. If Imgur
     /// rejects the bearer token (401, or 403 with the invalid-token message),
     /// refreshes once and replays once with a freshly built request.
-    async fn send<F, Fut>(
+    pub(super) async fn send<F, Fut>(
         &self,
         endpoint: &'static str,
         auth: Auth,
@@ -360,6 +403,11 @@ impl ImgurClient {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<RequestBuilder, Error>>,
     {
+        // The first call learns the budget first (a streamed upload, which
+        // cannot wait, is judged once something is known).
+        self.credits
+            .learn_if_unknown(|| self.fetch_credits(token.as_ref()))
+            .await;
         loop {
             let result = self
                 .attempt(endpoint, token.as_ref(), timeout, build().await?)
@@ -401,9 +449,10 @@ impl ImgurClient {
         Err(error)
     }
 
-    /// One exchange: adds the credentials and the timeout, reads the answer
-    /// with a size bound, records it, and unwraps the envelope or sorts the
-    /// error (a rejected token stays [`ErrorKind::InvalidToken`]).
+    /// One exchange: adds the credentials and the timeout, reserves the
+    /// call's credits (or refuses it: credit reserve), reads the answer with
+    /// a size bound, records it, and unwraps the envelope or sorts the error
+    /// (a rejected token stays [`ErrorKind::InvalidToken`]).
     async fn attempt(
         &self,
         endpoint: &'static str,
@@ -411,6 +460,33 @@ impl ImgurClient {
         timeout: Duration,
         request: RequestBuilder,
     ) -> Result<Reply<Bytes>, Error> {
+        let request = self
+            .with_credentials(request, token)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| transport_error(&e))?;
+        let cost = Cost::of(endpoint == "upload", request.method() == Method::POST);
+        let reservation = self.credits.reserve(cost)?;
+        let result = self.exchange(endpoint, request).await;
+        let (rate_limits, answered) = match &result {
+            Ok(reply) => (&reply.rate_limits, true),
+            Err(error) => (&error.rate_limits, error.upstream_status.is_some()),
+        };
+        match Observation::from_headers(rate_limits) {
+            Some(seen) => reservation.settle(Outcome::Seen(&seen)),
+            None if answered => reservation.settle(Outcome::Spent),
+            None => reservation.settle(Outcome::NotSent),
+        }
+        result
+    }
+
+    /// `Authorization` (the bearer token, or the app's client id) and, for
+    /// RapidAPI, its host and key.
+    fn with_credentials(
+        &self,
+        request: RequestBuilder,
+        token: Option<&AccessToken>,
+    ) -> RequestBuilder {
         let request = match token {
             Some(token) => request.bearer_auth(token.value.expose()),
             None => request.header(
@@ -418,8 +494,27 @@ impl ImgurClient {
                 format!("Client-ID {}", self.client_id),
             ),
         };
+        match &self.rapidapi {
+            Some((host, key)) => {
+                let mut key = reqwest::header::HeaderValue::from_str(key.expose())
+                    .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+                key.set_sensitive(true);
+                request
+                    .header("x-rapidapi-host", host.as_str())
+                    .header("x-rapidapi-key", key)
+            }
+            None => request,
+        }
+    }
+
+    /// Sends a built request and sorts the answer.
+    async fn exchange(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::Request,
+    ) -> Result<Reply<Bytes>, Error> {
         let started = Instant::now();
-        let response = request.timeout(timeout).send().await.map_err(|e| {
+        let response = self.http.execute(request).await.map_err(|e| {
             let error = transport_error(&e);
             self.metrics
                 .upstream_call(endpoint, error_label(&error), started.elapsed());
@@ -427,7 +522,11 @@ impl ImgurClient {
         })?;
         let status = response.status().as_u16();
         let rate_limits = RateLimits::from_headers(response.headers());
-        self.record_rate_limits(&rate_limits);
+        let cdn_error = response
+            .headers()
+            .get("cdn-error")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("yes"));
         let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
         let retry_after = response
             .headers()
@@ -460,42 +559,35 @@ impl ImgurClient {
                 }),
             };
         }
+        let kind = wire::classify_error(status, &content_type, &body, retry_after, &rate_limits);
         Err(Error {
-            kind: wire::classify_error(status, &content_type, &body, retry_after, &rate_limits),
+            kind: wire::cdn_refusal(status, cdn_error, kind),
             upstream_status: Some(status),
             rate_limits,
         })
     }
 
-    /// Keeps the rate-limit gauges current (and warns when one runs low).
-    fn record_rate_limits(&self, rate_limits: &RateLimits) {
-        let limits = [
-            ("user", "x-ratelimit-userremaining", "x-ratelimit-userlimit"),
-            (
-                "client",
-                "x-ratelimit-clientremaining",
-                "x-ratelimit-clientlimit",
-            ),
-            (
-                "post",
-                "x-post-rate-limit-remaining",
-                "x-post-rate-limit-limit",
-            ),
-        ];
-        for (which, remaining, limit) in limits {
-            if let Some(remaining) = rate_limits.number(remaining) {
-                self.metrics
-                    .rate_limit(which, remaining, rate_limits.number(limit));
-            }
-        }
-    }
-
-    async fn credentials(&self, auth: Auth) -> Result<Option<AccessToken>, Error> {
+    pub(super) async fn credentials(&self, auth: Auth) -> Result<Option<AccessToken>, Error> {
         match auth {
             Auth::Either => self.tokens.access_token_if_user().await,
             Auth::User => self.tokens.access_token().await.map(Some),
         }
     }
+}
+
+/// Imgur's answer to a favorite toggle (image or album): the new state.
+pub(super) fn toggled(reply: Reply<Bytes>) -> Result<Reply<bool>, Error> {
+    let favorited = wire::favorite_toggle_state(&reply.data).ok_or_else(|| Error {
+        kind: ErrorKind::InvalidResponse {
+            detail: "Imgur's favorite answer was neither \"favorited\" nor \"unfavorited\"".into(),
+        },
+        upstream_status: Some(200),
+        rate_limits: reply.rate_limits.clone(),
+    })?;
+    Ok(Reply {
+        data: favorited,
+        rate_limits: reply.rate_limits,
+    })
 }
 
 /// Imgur's multipart upload form: the media in `image` or `video`, `type`,

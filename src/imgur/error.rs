@@ -117,6 +117,14 @@ pub enum ErrorKind {
     /// Imgur 429.
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// pixgate kept the call out of the credit reserve without calling
+    /// Imgur (429 `credit-reserve`).
+    #[error("{message}")]
+    CreditReserve { message: String, retry_after: u64 },
+    /// Imgur refuses this network or region: "These actions are forbidden."
+    /// (403 `blocked-by-imgur`; never refreshed, never retried).
+    #[error("{message}")]
+    BlockedByImgur { message: String },
     /// Imgur says it is over capacity (503 to the client).
     #[error("{message}")]
     OverCapacity { message: String, retry_after: u64 },

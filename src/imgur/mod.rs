@@ -1,16 +1,23 @@
 //! Everything that knows Imgur: its wire format (`wire.rs`), its errors
 //! ([`Error`]), the token manager ([`TokenManager`]) with its durable file
-//! ([`TokenStore`]), and the client ([`ImgurClient`]). Another photo service
+//! ([`TokenStore`]), the client ([`ImgurClient`]; albums and the account's
+//! lists in `albums.rs`) and the credit guard (`credits.rs`). Another photo service
 //! would get a sibling module; nothing outside this one sees Imgur's JSON.
 
+mod albums;
 mod client;
+mod credits;
 mod error;
 mod token_store;
 mod tokens;
 mod wire;
 
+pub use albums::ImageRef;
 pub use client::{ImgurClient, LiveAttempt, Reply};
+pub use credits::{BudgetView, Reserve};
 pub use error::{Error, ErrorKind, RateLimits};
 pub use token_store::{StoreError, StoredTokens, TokenStore};
 pub use tokens::{Account, AuthStatus, Grant, Mode, TokenManager};
-pub(crate) use wire::{image_deletehash, image_id, image_is_favorite};
+pub(crate) use wire::{
+    album_created, album_summary, image_is_favorite, image_summary, list_len, with_deletehash,
+};

@@ -13,6 +13,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// or "out of credits".
 pub const INVALID_TOKEN_MESSAGE: &str = "The access token provided is invalid.";
 
+/// What Imgur answers (400 or 403, often with `CDN-Error: yes`) to networks
+/// and regions it blocks. No refresh or retry changes it.
+pub const BLOCKED_MESSAGE: &str = "These actions are forbidden.";
+
 /// How long to ask clients to wait when Imgur gives no hint.
 const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
 
@@ -83,26 +87,6 @@ fn lenient_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::
     })
 }
 
-/// The upload's id, read from the image object Imgur returned.
-pub fn image_id(data: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct WithId {
-        id: String,
-    }
-    serde_json::from_slice::<WithId>(data).ok().map(|w| w.id)
-}
-
-/// The deletehash in an image object, when Imgur shows it (to the owner).
-pub fn image_deletehash(data: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct WithDeletehash {
-        deletehash: Option<String>,
-    }
-    serde_json::from_slice::<WithDeletehash>(data)
-        .ok()?
-        .deletehash
-}
-
 /// Whether an image object says the caller favorited it.
 pub fn image_is_favorite(data: &[u8]) -> Option<bool> {
     #[derive(Deserialize)]
@@ -121,6 +105,100 @@ pub fn favorite_toggle_state(data: &[u8]) -> Option<bool> {
         "unfavorited" => Some(false),
         _ => None,
     }
+}
+
+/// What the ledger keeps of an image object.
+#[derive(Debug, Default, Deserialize)]
+pub struct ImageSummary {
+    pub id: Option<String>,
+    pub deletehash: Option<String>,
+    pub link: Option<String>,
+    #[serde(rename = "type")]
+    pub media_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub mp4: Option<String>,
+}
+
+impl ImageSummary {
+    /// Whether Imgur made a video of it.
+    pub fn is_video(&self) -> bool {
+        self.media_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("video/"))
+            || self.mp4.as_deref().is_some_and(|m| !m.is_empty())
+    }
+}
+
+/// Reads an image object's id, deletehash, link, type and size.
+pub fn image_summary(data: &[u8]) -> ImageSummary {
+    serde_json::from_slice(data).unwrap_or_default()
+}
+
+/// The new album's id and deletehash (`POST /3/album` answers just those).
+pub fn album_created(data: &[u8]) -> Option<(String, Option<String>)> {
+    #[derive(Deserialize)]
+    struct Created {
+        id: String,
+        deletehash: Option<String>,
+    }
+    serde_json::from_slice::<Created>(data)
+        .ok()
+        .map(|c| (c.id, c.deletehash))
+}
+
+/// An album object's favorite state and image ids, in order.
+#[derive(Debug, Default, Deserialize)]
+pub struct AlbumSummary {
+    #[serde(default)]
+    pub favorite: Option<bool>,
+    #[serde(default)]
+    images: Option<Vec<WithImageId>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WithImageId {
+    id: String,
+}
+
+impl AlbumSummary {
+    pub fn image_ids(&self) -> Vec<String> {
+        self.images
+            .iter()
+            .flatten()
+            .map(|image| image.id.clone())
+            .collect()
+    }
+}
+
+/// Reads an album object; `None` when it is not one.
+pub fn album_summary(data: &[u8]) -> Option<AlbumSummary> {
+    serde_json::from_slice(data).ok()
+}
+
+/// Adds `deletehash` to an album object that lacks it (Imgur shows it only
+/// to the owner, yet just handed it over at creation).
+pub fn with_deletehash(data: &[u8], deletehash: &str) -> Option<Bytes> {
+    let mut album: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(data).ok()?;
+    let missing = album.get("deletehash").is_none_or(|v| v.is_null());
+    if missing {
+        album.insert("deletehash".into(), deletehash.into());
+    }
+    serde_json::to_vec(&album).ok().map(Bytes::from)
+}
+
+/// How many items a list answer holds; `None` when it is not a list.
+pub fn list_len(data: &[u8]) -> Option<usize> {
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(data)
+        .ok()
+        .map(|items| items.len())
+}
+
+/// A count answer (`data: 42`).
+pub fn count(data: &[u8]) -> Option<u64> {
+    serde_json::from_slice(data).ok()
 }
 
 /// Sorts a non-2xx answer (or an unreadable 2xx) into an [`ErrorKind`].
@@ -158,6 +236,13 @@ pub fn classify_error(
             retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS),
         };
     }
+    if matches!(status, 400 | 403)
+        && message
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(BLOCKED_MESSAGE))
+    {
+        return ErrorKind::BlockedByImgur { message: detail };
+    }
     match status {
         401 => ErrorKind::InvalidToken,
         403 if message.as_deref() == Some(INVALID_TOKEN_MESSAGE) => ErrorKind::InvalidToken,
@@ -170,6 +255,23 @@ pub fn classify_error(
         403 if message.is_some() => ErrorKind::Forbidden { message: detail },
         _ if message.is_none() => ErrorKind::InvalidResponse { detail },
         _ => ErrorKind::Upstream { message: detail },
+    }
+}
+
+/// A 400 or 403 that Imgur's CDN answered (`CDN-Error: yes`) is a block of
+/// this network or region, whatever its body says.
+pub fn cdn_refusal(status: u16, cdn_error: bool, kind: ErrorKind) -> ErrorKind {
+    match kind {
+        ErrorKind::OverCapacity { .. } | ErrorKind::BlockedByImgur { .. } => kind,
+        _ if cdn_error && matches!(status, 400 | 403) => ErrorKind::BlockedByImgur {
+            message: match &kind {
+                ErrorKind::Rejected { message } | ErrorKind::Forbidden { message } => {
+                    message.clone()
+                }
+                _ => BLOCKED_MESSAGE.to_owned(),
+            },
+        },
+        _ => kind,
     }
 }
 
@@ -304,6 +406,48 @@ mod tests {
     }
 
     #[test]
+    fn these_actions_are_forbidden_is_a_block_whatever_the_status_or_header() {
+        let body =
+            r#"{"data":{"error":"These actions are forbidden."},"success":false,"status":400}"#;
+        for status in [400, 403] {
+            assert!(matches!(
+                kind(status, "application/json", body),
+                ErrorKind::BlockedByImgur { .. }
+            ));
+        }
+        let other = kind(403, "text/html", "<html>nope</html>");
+        assert!(matches!(
+            cdn_refusal(403, true, other),
+            ErrorKind::BlockedByImgur { .. }
+        ));
+        let not_cdn = kind(
+            403,
+            "application/json",
+            r#"{"data":{"error":"Permission denied"}}"#,
+        );
+        assert!(matches!(
+            cdn_refusal(403, false, not_cdn),
+            ErrorKind::Forbidden { .. }
+        ));
+    }
+
+    #[test]
+    fn album_and_image_objects_are_read() {
+        let album =
+            br#"{"id":"AbC","favorite":true,"images":[{"id":"x1"},{"id":"y2"}],"images_count":2}"#;
+        let summary = album_summary(album).expect("an album");
+        assert_eq!(summary.image_ids(), ["x1", "y2"]);
+        assert_eq!(summary.favorite, Some(true));
+        let merged = with_deletehash(br#"{"id":"AbC","deletehash":null}"#, "dh").expect("JSON");
+        assert!(String::from_utf8_lossy(&merged).contains(r#""deletehash":"dh""#));
+        let video = image_summary(br#"{"id":"v","type":"video/mp4","size":"12"}"#);
+        assert!(video.is_video());
+        assert_eq!(video.size, Some(12));
+        assert_eq!(list_len(b"[1,2,3]"), Some(3));
+        assert_eq!(count(b"7"), Some(7));
+    }
+
+    #[test]
     fn html_and_empty_bodies_are_sorted() {
         let capacity = "<html><head><title>Imgur overloaded. Hang in there with kittens</title></head><body>Imgur is over capacity!</body></html>";
         assert!(matches!(
@@ -361,8 +505,11 @@ mod tests {
             let _ = classify_error(status, &content_type, &body, None, &RateLimits::default());
             let _ = unwrap_data(&body);
             let _ = parse_token_response(&body);
-            let _ = image_id(&body);
             let _ = favorite_toggle_state(&body);
+            let _ = image_summary(&body);
+            let _ = album_summary(&body);
+            let _ = album_created(&body);
+            let _ = with_deletehash(&body, "dh");
         }
 
         #[test]

@@ -47,7 +47,7 @@ async fn every_v1_operation_is_documented_for_client_generation() {
             );
         }
     }
-    assert_eq!(operation_ids.len(), 10);
+    assert_eq!(operation_ids.len(), 22);
     assert_eq!(
         doc["components"]["securitySchemes"]["api_key"]["scheme"],
         "bearer"

@@ -407,14 +407,15 @@ async fn get_image_copies_imgurs_rate_limit_headers_when_it_succeeds() {
     // Act
     let response = app.get(&format!("/v1/images/{id}")).await;
 
-    // Assert: the values the fake sends for its first API call.
+    // Assert: the values the fake sends for its second API call (the
+    // first, /3/credits, taught the credit guard the budget).
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-ratelimit-userlimit"), Some("2000"));
-    assert_eq!(header(&response, "x-ratelimit-userremaining"), Some("1999"));
+    assert_eq!(header(&response, "x-ratelimit-userremaining"), Some("1998"));
     assert_eq!(header(&response, "x-ratelimit-clientlimit"), Some("12500"));
     assert_eq!(
         header(&response, "x-ratelimit-clientremaining"),
-        Some("12499")
+        Some("12498")
     );
     let reset = header(&response, "x-ratelimit-userreset").expect("x-ratelimit-userreset");
     assert!(
@@ -450,7 +451,8 @@ async fn upload_copies_imgurs_post_rate_limit_headers_when_it_succeeds() {
         reset.parse::<u64>().is_ok_and(|s| s <= 3600),
         "x-post-rate-limit-reset: {reset}"
     );
-    assert_eq!(header(&response, "x-ratelimit-userremaining"), Some("1999"));
+    // 2000, less 1 for /3/credits and 10 for the upload.
+    assert_eq!(header(&response, "x-ratelimit-userremaining"), Some("1989"));
     assert_eq!(header(&response, "x-ratelimit-clientlimit"), Some("12500"));
     assert_eq!(app.fake.calls(Endpoint::Upload), 1);
 }

@@ -1,8 +1,9 @@
 //! Starting the real gateway against the fake Imgur, both on loopback port 0.
 
 use pixgate::api::edge::rules::AllowedHosts;
-use pixgate::config::{Config, ImgurConfig};
+use pixgate::config::{Config, ImgurConfig, RapidApi};
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
+use pixgate::imgur::Reserve;
 use pixgate::secret::Secret;
 use pixgate::startup::Application;
 use std::path::PathBuf;
@@ -23,6 +24,18 @@ pub struct Options {
     pub allowed_hosts: Vec<String>,
     pub upload_budget_bytes: u64,
     pub fake: FakeConfig,
+    /// `PIXGATE_CREDIT_RESERVE`.
+    pub credit_reserve: Reserve,
+    /// `IMGUR_RAPIDAPI_URL` (the fake's when `Some`) and `IMGUR_RAPIDAPI_KEY`.
+    pub rapidapi: Option<RapidApiAt>,
+}
+
+/// Where the test's RapidAPI endpoint is: the fake, reached by another
+/// host name than `IMGUR_API_URL`'s, so the fake's log tells them apart.
+#[derive(Clone)]
+pub struct RapidApiAt {
+    pub host: String,
+    pub key: String,
 }
 
 impl Default for Options {
@@ -39,6 +52,8 @@ impl Default for Options {
             allowed_hosts: Vec::new(),
             upload_budget_bytes: 1 << 30,
             fake: FakeConfig::default(),
+            credit_reserve: Reserve::default(),
+            rapidapi: None,
         }
     }
 }
@@ -49,6 +64,8 @@ pub struct TestApp {
     pub fake: FakeImgur,
     pub http: reqwest::Client,
     pub token_file: PathBuf,
+    /// The upload ledger (`PIXGATE_DB`).
+    pub db: PathBuf,
     /// The `IMGUR_REFRESH_TOKEN` the gateway was started with.
     pub seed_refresh_token: Option<String>,
     options: Options,
@@ -76,6 +93,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("the fake Imgur starts");
     let state_dir = tempfile::tempdir().expect("a temp dir");
     let token_file = state_dir.path().join("state/tokens.json");
+    let db = state_dir.path().join("state/pixgate.db");
     let seed = options.user.then(|| fake.current_refresh_token());
     let (address, handle) = start_gateway(&fake, &options, &token_file, seed.as_deref()).await;
     TestApp {
@@ -83,6 +101,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         fake,
         http: reqwest::Client::new(),
         token_file,
+        db,
         seed_refresh_token: seed,
         options,
         handle,
@@ -107,10 +126,16 @@ pub fn config(
             timeout: options.upstream_timeout,
             connect_timeout: options.upstream_timeout,
             read_timeout: options.upstream_timeout,
+            rapidapi: options.rapidapi.as_ref().map(|at| RapidApi {
+                url: fake.base_url().replace("127.0.0.1", &at.host),
+                key: Secret::new(at.key.clone()),
+            }),
+            credit_reserve: options.credit_reserve.clone(),
         },
         listen: "127.0.0.1:0".into(),
         api_key: options.api_key.as_deref().map(Secret::new),
         token_file: token_file.to_owned(),
+        db: token_file.with_file_name("pixgate.db"),
         favorites_ttl: options.favorites_ttl,
         favorites_stale_grace: options.stale_grace,
         cache_max_bytes: options.cache_max_bytes,
@@ -211,7 +236,7 @@ impl TestApp {
 }
 
 /// Every endpoint of the fake.
-pub const ALL_ENDPOINTS: [Endpoint; 11] = [
+pub const ALL_ENDPOINTS: [Endpoint; 20] = [
     Endpoint::Token,
     Endpoint::Authorize,
     Endpoint::Account,
@@ -222,6 +247,15 @@ pub const ALL_ENDPOINTS: [Endpoint; 11] = [
     Endpoint::DeleteImage,
     Endpoint::Favorite,
     Endpoint::Credits,
+    Endpoint::CreateAlbum,
+    Endpoint::GetAlbum,
+    Endpoint::UpdateAlbum,
+    Endpoint::DeleteAlbum,
+    Endpoint::AddAlbumImages,
+    Endpoint::RemoveAlbumImages,
+    Endpoint::AlbumFavorite,
+    Endpoint::AccountImages,
+    Endpoint::AccountAlbums,
     Endpoint::Other,
 ];
 
@@ -329,6 +363,7 @@ pub fn run_pixgate(
         .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
         .env("IMGUR_API_URL", fake.base_url())
         .env("PIXGATE_TOKEN_FILE", token_file)
+        .env("PIXGATE_DB", token_file.with_file_name("pixgate.db"))
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -368,7 +403,8 @@ impl GatewayProcess {
             .env("IMGUR_CLIENT_ID", &fake.config().client_id)
             .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
             .env("IMGUR_API_URL", fake.base_url())
-            .env("PIXGATE_TOKEN_FILE", token_file);
+            .env("PIXGATE_TOKEN_FILE", token_file)
+            .env("PIXGATE_DB", token_file.with_file_name("pixgate.db"));
         Self::spawn(command, dir, extra)
     }
 

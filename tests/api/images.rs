@@ -476,7 +476,7 @@ async fn put_and_delete_favorite_are_idempotent_and_post_toggles() {
 }
 
 #[tokio::test]
-async fn account_and_rate_limits_are_imgurs_data_unwrapped() {
+async fn the_account_is_imgurs_data_unwrapped_and_rate_limits_pixgates_view() {
     let app = spawn_app().await;
 
     let account = app.get("/v1/account").await;
@@ -486,9 +486,9 @@ async fn account_and_rate_limits_are_imgurs_data_unwrapped() {
     assert_eq!(account["url"], "demo");
     assert_eq!(account["id"], 4242);
 
-    let credits: Value = app.get("/v1/rate-limits").await.json().await.expect("json");
-    assert_eq!(credits["ClientLimit"], 12500);
-    assert!(credits["UserRemaining"].is_number());
+    let limits: Value = app.get("/v1/rate-limits").await.json().await.expect("json");
+    assert_eq!(limits["imgur"]["limits"]["client"]["limit"], 12500);
+    assert!(limits["imgur"]["limits"]["user"]["remaining"].is_number());
 }
 
 #[tokio::test]

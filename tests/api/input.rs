@@ -266,10 +266,10 @@ async fn update_image_is_unsupported_media_type_without_calling_imgur_when_the_b
 }
 
 #[tokio::test]
-async fn update_image_is_payload_too_large_without_calling_imgur_when_the_json_is_over_256_kib() {
+async fn update_image_is_payload_too_large_without_calling_imgur_when_the_json_is_over_2_mib() {
     // Arrange
     let app = spawn_app().await;
-    let body = json!({ "title": "x".repeat(256 * 1024) });
+    let body = json!({ "title": "x".repeat(2 * 1024 * 1024) });
 
     // Act
     let response = app

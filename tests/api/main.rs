@@ -2,10 +2,12 @@
 
 mod helpers;
 
+mod albums;
 mod auth;
 mod bench_properties;
 mod browser;
 mod cli;
+mod credits;
 mod docs;
 mod edge;
 mod errors;
@@ -15,6 +17,7 @@ mod favorites;
 mod flickr_client;
 mod images;
 mod input;
+mod ledger;
 mod operations;
 mod secrets;
 mod soak;

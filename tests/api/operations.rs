@@ -68,6 +68,7 @@ async fn json_logs_are_one_object_per_line_and_carry_the_request_id() {
         .env("IMGUR_API_URL", fake.base_url())
         .env("PIXGATE_LISTEN", "127.0.0.1:0")
         .env("PIXGATE_TOKEN_FILE", dir.path().join("tokens.json"))
+        .env("PIXGATE_DB", dir.path().join("pixgate.db"))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -16,6 +16,12 @@ type FavoriteState =
   paths["/v1/images/{id}/favorite"]["put"]["responses"][200]["content"]["application/json"];
 type Favorites = paths["/v1/favorites"]["get"]["responses"][200]["content"]["application/json"];
 type Problem = components["schemas"]["Problem"];
+type AlbumBody = components["schemas"]["AlbumBody"];
+type Album = paths["/v1/albums"]["post"]["responses"][201]["content"]["application/json"];
+type YourImages =
+  paths["/v1/account/images"]["get"]["responses"][200]["content"]["application/json"];
+type Uploads = paths["/v1/uploads"]["get"]["responses"][200]["content"]["application/json"];
+type RateLimits = paths["/v1/rate-limits"]["get"]["responses"][200]["content"]["application/json"];
 
 const BASE = (process.env.PIXGATE_URL || "http://127.0.0.1:8080").replace(/\/$/, "");
 const KEY = process.env.PIXGATE_API_KEY;
@@ -90,9 +96,61 @@ async function main(): Promise<void> {
   console.log(`favorites: ${favorites.map((f) => f.id).join(" ")}`);
   check(favorites.some((f) => f.id === id), `${id} is not among the newest favorites`);
 
+  await albumFlow(id);
+
   await call<void>("delete", 204, "/v1/images/{id}", { id, method: "DELETE" });
   const gone = await call<Problem>("get deleted", 404, "/v1/images/{id}", { id });
   console.log(`delete: done; getting it again answers ${gone.status} ${gone.type}`);
+}
+
+/** An album around `imageId`: create, add an upload, rename, read, page your images, delete. */
+async function albumFlow(imageId: string): Promise<void> {
+  const json = { "Content-Type": "application/json" };
+  const body: AlbumBody = { title: "From TypeScript", privacy: "hidden", image_ids: [imageId] };
+  const album = await call<Album>("create album", 201, "/v1/albums", {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify(body),
+  });
+  console.log(`album: ${album.id} with deletehash ${album.deletehash ?? "(none)"}`);
+
+  const form = new FormData();
+  form.append("image", new Blob([PNG], { type: "image/png" }), "second.png");
+  const second = await call<Uploaded>("upload", 201, "/v1/images", { method: "POST", body: form });
+  // 204: every image is in the album (200 would list the ones Imgur skipped).
+  await call<void>("add images", 204, "/v1/albums/{id}/images", {
+    id: album.id,
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ image_ids: [second.id, imageId] }),
+  });
+  console.log(`add images: ${second.id} added, ${imageId} was there already`);
+
+  const renamed = await call<Album>("update album", 200, "/v1/albums/{id}", {
+    id: album.id,
+    method: "PATCH",
+    headers: json,
+    body: JSON.stringify({ title: "Renamed from TypeScript" }),
+  });
+  check(renamed.title === "Renamed from TypeScript", "the album title did not change");
+  const read = await call<Album>("get album", 200, "/v1/albums/{id}", { id: album.id });
+  const ids = (read.images ?? []).map((image) => image.id);
+  console.log(`get album: ${JSON.stringify(read.title)} holds ${ids.join(" ")}`);
+  check(ids.includes(imageId) && ids.includes(second.id), "the album lacks an image");
+
+  const yours = await call<YourImages>("your images", 200, "/v1/account/images", {
+    query: "?per_page=100",
+  });
+  check(yours.some((image) => image.id === second.id), "your images lack the new upload");
+  const ledger = await call<Uploads>("uploads", 200, "/v1/uploads", { query: "?per_page=5" });
+  console.log(`ledger: ${ledger.map((entry) => `${entry.kind} ${entry.id}`).join(", ")}`);
+  check(ledger.some((entry) => entry.kind === "album" && entry.id === album.id), "the ledger lacks the album");
+  const limits = await call<RateLimits>("rate limits", 200, "/v1/rate-limits");
+  const user = limits.imgur.limits["user"];
+  console.log(`credits: ${user?.remaining} of ${user?.limit} left, ${user?.reserve} in reserve`);
+
+  await call<void>("delete album", 204, "/v1/albums/{id}", { id: album.id, method: "DELETE" });
+  await call<void>("delete", 204, "/v1/images/{id}", { id: second.id, method: "DELETE" });
 }
 
 try {

@@ -2,6 +2,7 @@
 //! variable (and so from `.env`, which `main` loads first).
 
 use crate::api::edge::rules::{AllowedHosts, BadAllowedHost};
+use crate::flickr::FlickrConfig;
 use crate::imgur::Reserve;
 use crate::secret::Secret;
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -189,9 +190,24 @@ pub struct ServerArgs {
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "PIXGATE_WORKERS")]
     pub workers: Option<usize>,
-    /// Run against a built-in fake Imgur with a seeded demo account: nothing reaches Imgur.
+    /// Run against a built-in fake Imgur (and fake Flickr) with seeded demo accounts: nothing reaches Imgur or Flickr.
     #[arg(long, env = "PIXGATE_DEMO")]
     pub demo: bool,
+    /// Flickr app key (OAuth consumer key); without it every /flickr/ route answers 404 `provider-not-configured`.
+    #[arg(long, env = "FLICKR_API_KEY", hide_env_values = true)]
+    pub flickr_api_key: Option<Secret>,
+    /// Flickr app secret (OAuth consumer secret).
+    #[arg(long, env = "FLICKR_API_SECRET", hide_env_values = true)]
+    pub flickr_api_secret: Option<Secret>,
+    /// Base URL of Flickr's REST API (`/services/rest`).
+    #[arg(long, env = "FLICKR_API_URL", default_value = FlickrConfig::DEFAULT_API_URL)]
+    pub flickr_api_url: String,
+    /// Base URL of Flickr's upload endpoint (`/services/upload/`).
+    #[arg(long, env = "FLICKR_UPLOAD_URL", default_value = FlickrConfig::DEFAULT_UPLOAD_URL)]
+    pub flickr_upload_url: String,
+    /// Base URL of Flickr's OAuth endpoints (`/services/oauth/...`).
+    #[arg(long, env = "FLICKR_OAUTH_URL", default_value = FlickrConfig::DEFAULT_OAUTH_URL)]
+    pub flickr_oauth_url: String,
 }
 
 /// How log lines are written.
@@ -228,6 +244,12 @@ pub enum ConfigError {
     BadRapidApiUrl(String),
     #[error("cannot find a home for the upload ledger: set PIXGATE_DB, XDG_STATE_HOME or HOME")]
     NoDbLocation,
+    #[error("FLICKR_API_KEY is set but FLICKR_API_SECRET is not: every Flickr call is signed with the secret")]
+    MissingFlickrSecret,
+    #[error("{name} must be an http(s) URL, got {url:?}")]
+    BadFlickrUrl { name: &'static str, url: String },
+    #[error("FLICKR_API_KEY (or --flickr-api-key) is required for `--provider flickr`; see README, \"Flickr\"")]
+    FlickrNotConfigured,
 }
 
 /// Imgur connection settings.
@@ -278,6 +300,9 @@ impl RapidApi {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub imgur: ImgurConfig,
+    /// `None` without `FLICKR_API_KEY`: the `/flickr/` routes then answer
+    /// 404 `provider-not-configured`.
+    pub flickr: Option<FlickrConfig>,
     pub listen: String,
     pub api_key: Option<Secret>,
     pub token_file: PathBuf,
@@ -351,6 +376,32 @@ impl ServerArgs {
         })
     }
 
+    /// The Flickr settings; `None` when no `FLICKR_API_KEY` is set.
+    pub fn flickr_config(&self) -> Result<Option<FlickrConfig>, ConfigError> {
+        let Some(key) = self.flickr_api_key.clone().filter(|k| !k.expose().is_empty()) else {
+            return Ok(None);
+        };
+        let secret = self
+            .flickr_api_secret
+            .clone()
+            .filter(|s| !s.expose().is_empty())
+            .ok_or(ConfigError::MissingFlickrSecret)?;
+        let url = |name: &'static str, raw: &str| {
+            let url = raw.trim_end_matches('/').to_owned();
+            if is_http_url(&url) {
+                Ok(url)
+            } else {
+                Err(ConfigError::BadFlickrUrl { name, url })
+            }
+        };
+        let mut config = FlickrConfig::new(key, secret);
+        config.api_url = url("FLICKR_API_URL", &self.flickr_api_url)?;
+        config.upload_url = url("FLICKR_UPLOAD_URL", &self.flickr_upload_url)?;
+        config.oauth_url = url("FLICKR_OAUTH_URL", &self.flickr_oauth_url)?;
+        config.timeout = Duration::from_secs(self.upstream_timeout.max(1));
+        Ok(Some(config))
+    }
+
     /// The upload ledger: `--db`, else the XDG default.
     pub fn db(&self) -> Result<PathBuf, ConfigError> {
         match &self.db {
@@ -370,6 +421,7 @@ impl ServerArgs {
     /// Validates the flags into a [`Config`] (for a non-demo run).
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let imgur = self.imgur_config()?;
+        let flickr = self.flickr_config()?;
         let token_file = self.token_file()?;
         let db = self.db()?;
         let api_key = self.api_key.filter(|s| !s.expose().is_empty());
@@ -379,6 +431,7 @@ impl ServerArgs {
         let allowed_hosts = AllowedHosts::new(&self.listen, &self.allowed_hosts)?;
         Ok(Config {
             imgur,
+            flickr,
             allowed_hosts,
             upload_budget_bytes: self.upload_budget_bytes,
             spool_dir: self.spool_dir.unwrap_or_else(std::env::temp_dir),
@@ -547,6 +600,39 @@ mod tests {
         let config = args(&[]).into_config().expect("valid");
         assert_eq!(config.spool_dir, std::env::temp_dir());
         assert_eq!(config.upload_budget_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn flickr_is_configured_only_with_a_key_and_needs_its_secret() {
+        assert!(args(&[]).into_config().expect("valid").flickr.is_none());
+        let err = args(&["--flickr-api-key", "k"]).into_config().unwrap_err();
+        assert!(matches!(err, ConfigError::MissingFlickrSecret), "{err}");
+        let config = args(&[
+            "--flickr-api-key",
+            "k",
+            "--flickr-api-secret",
+            "flickr-secret",
+            "--flickr-api-url",
+            "http://127.0.0.1:9/",
+        ])
+        .into_config()
+        .expect("valid");
+        let flickr = config.flickr.expect("configured");
+        assert_eq!(flickr.api_url, "http://127.0.0.1:9");
+        assert_eq!(flickr.upload_url, FlickrConfig::DEFAULT_UPLOAD_URL);
+        assert_eq!(flickr.oauth_url, FlickrConfig::DEFAULT_OAUTH_URL);
+        assert!(!format!("{flickr:?}").contains("flickr-secret"));
+        let err = args(&[
+            "--flickr-api-key",
+            "k",
+            "--flickr-api-secret",
+            "s",
+            "--flickr-oauth-url",
+            "ftp://x",
+        ])
+        .into_config()
+        .unwrap_err();
+        assert!(err.to_string().contains("FLICKR_OAUTH_URL"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod config;
 mod credentials;
 mod error;
 mod photo;
+mod session;
 pub mod signing;
 mod upload;
 mod wire;
@@ -26,5 +27,6 @@ pub use credentials::{
     Authorization, LoginUser, Perms, RequestToken, Token, TokenCheck, UnknownPerms,
 };
 pub use error::{redact_base_string, Error};
+pub use session::{FlickrSession, FlickrTokens};
 pub use photo::{image_url, FavoritesPage, MetaUpdate, PageRequest, Photo, PhotoId};
 pub use upload::{PhotoStream, PhotoUpload, SafetyLevel, UploadFields};

@@ -16,7 +16,7 @@ pub use albums::ImageRef;
 pub use client::{ImgurClient, LiveAttempt, Reply};
 pub use credits::{BudgetView, Reserve};
 pub use error::{Error, ErrorKind, RateLimits};
-pub use token_store::{StoreError, StoredTokens, TokenStore};
+pub use token_store::{FileStamp, StoreError, StoredTokens, TokenStore};
 pub use tokens::{Account, AuthStatus, Grant, Mode, TokenManager};
 pub(crate) use wire::{
     album_created, album_summary, image_is_favorite, image_summary, list_len, with_deletehash,

@@ -71,6 +71,27 @@ struct TokenFile {
     /// Unix seconds of the write, for people inspecting the file.
     #[serde(default)]
     updated_at: u64,
+    /// The Flickr tokens (`crate::flickr::session` reads and writes them):
+    /// opaque here, carried over unchanged by every Imgur write and logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flickr: Option<serde_json::Value>,
+}
+
+impl TokenFile {
+    fn empty() -> Self {
+        Self {
+            version: 1,
+            refresh_token: None,
+            previous_refresh_token: None,
+            seed_fingerprint: None,
+            access_token: None,
+            access_token_expires_at: None,
+            account_username: None,
+            account_id: None,
+            updated_at: unix_seconds(SystemTime::now()),
+            flickr: None,
+        }
+    }
 }
 
 /// Held while one process refreshes; released when dropped.
@@ -102,21 +123,9 @@ impl TokenStore {
 
     /// Loads the file; `Ok(None)` when there is none yet.
     pub fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::Read {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
+        let Some(file) = self.load_file()? else {
+            return Ok(None);
         };
-        let file: TokenFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            line: e.line(),
-            column: e.column(),
-        })?;
         let secret = |v: Option<String>| v.filter(|s| !s.is_empty()).map(Secret::new);
         Ok(Some(StoredTokens {
             refresh_token: secret(file.refresh_token),
@@ -148,11 +157,56 @@ impl TokenStore {
             account_username: tokens.account_username.clone(),
             account_id: tokens.account_id,
             updated_at: unix_seconds(SystemTime::now()),
+            flickr: self.flickr_section()?,
         };
-        let mut json = serde_json::to_vec_pretty(&file).map_err(|e| self.write_error(e.into()))?;
+        self.write_file(&file)
+    }
+
+    fn write_file(&self, file: &TokenFile) -> Result<(), StoreError> {
+        let mut json = serde_json::to_vec_pretty(file).map_err(|e| self.write_error(e.into()))?;
         json.push(b'\n');
         self.write_atomically(&json)
             .map_err(|source| self.write_error(source))
+    }
+
+    /// The `flickr` section as stored; `None` without a file or section.
+    pub fn flickr_section(&self) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self.load_file()?.and_then(|file| file.flickr))
+    }
+
+    /// Replaces (`Some`) or removes (`None`) the `flickr` section, keeping
+    /// the Imgur tokens as they are (blocking, like [`TokenStore::save`]).
+    pub fn save_flickr_section(&self, section: Option<serde_json::Value>) -> Result<(), StoreError> {
+        let file = match self.load_file()? {
+            Some(file) => file,
+            None if section.is_none() => return Ok(()),
+            None => TokenFile::empty(),
+        };
+        self.write_file(&TokenFile {
+            flickr: section,
+            updated_at: unix_seconds(SystemTime::now()),
+            ..file
+        })
+    }
+
+    fn load_file(&self) -> Result<Option<TokenFile>, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                line: e.line(),
+                column: e.column(),
+            })
     }
 
     /// Takes the advisory lock that processes sharing this token file hold
@@ -178,8 +232,15 @@ impl TokenStore {
             .map_err(|source| StoreError::Write { path, source })
     }
 
-    /// Deletes the file (logout); a missing file is fine.
+    /// Deletes the Imgur tokens (logout); a missing file is fine. A
+    /// `flickr` section stays: the file is then rewritten without the rest.
     pub fn remove(&self) -> Result<(), StoreError> {
+        if let Some(flickr) = self.flickr_section()? {
+            return self.write_file(&TokenFile {
+                flickr: Some(flickr),
+                ..TokenFile::empty()
+            });
+        }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -308,6 +369,28 @@ mod tests {
             std::fs::read(&path).expect("still there"),
             b"{\"refresh_token\": \"sekrit-value\", oops"
         );
+    }
+
+    #[test]
+    fn the_flickr_section_survives_imgur_writes_and_logout() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = TokenStore::new(dir.path().join("tokens.json"));
+        let section = serde_json::json!({"token": "t", "token_secret": "s"});
+        store
+            .save_flickr_section(Some(section.clone()))
+            .expect("saved");
+        let tokens = StoredTokens {
+            refresh_token: Some(Secret::new("r1")),
+            ..StoredTokens::default()
+        };
+        store.save(&tokens).expect("saved");
+        assert_eq!(store.load().expect("loads"), Some(tokens));
+        assert_eq!(store.flickr_section().expect("loads"), Some(section.clone()));
+        store.remove().expect("logged out of Imgur");
+        assert_eq!(store.load().expect("loads"), Some(StoredTokens::default()));
+        assert_eq!(store.flickr_section().expect("loads"), Some(section));
+        store.save_flickr_section(None).expect("removed");
+        assert_eq!(store.flickr_section().expect("loads"), None);
     }
 
     proptest::proptest! {

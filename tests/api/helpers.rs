@@ -132,6 +132,7 @@ pub fn config(
             }),
             credit_reserve: options.credit_reserve.clone(),
         },
+        flickr: None,
         listen: "127.0.0.1:0".into(),
         api_key: options.api_key.as_deref().map(Secret::new),
         token_file: token_file.to_owned(),

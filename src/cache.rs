@@ -30,9 +30,21 @@ use tracing::Instrument;
 /// Fixed per-entry overhead counted against the byte budget.
 const ENTRY_OVERHEAD_BYTES: usize = 256;
 
+/// Which provider a page is from: part of every key, so the two
+/// providers' pages never mix even for accounts of one name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    Imgur,
+    /// Flickr pages also differ by their size.
+    Flickr {
+        per_page: u32,
+    },
+}
+
 /// Which page of whose favorites.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PageKey {
+    provider: Provider,
     account: String,
     generation: u64,
     page: u32,
@@ -127,10 +139,20 @@ impl FavoritesCache {
     /// The key of a page under the current generation.
     pub fn key(&self, account: &str, page: u32, sort: FavoritesSort) -> PageKey {
         PageKey {
+            provider: Provider::Imgur,
             account: account.to_owned(),
             generation: self.generation.load(Ordering::Acquire),
             page,
             sort,
+        }
+    }
+
+    /// The key of a Flickr favorites page (Flickr lists newest first) under
+    /// the current generation.
+    pub fn flickr_key(&self, user_nsid: &str, page: u32, per_page: u32) -> PageKey {
+        PageKey {
+            provider: Provider::Flickr { per_page },
+            ..self.key(user_nsid, page, FavoritesSort::Newest)
         }
     }
 

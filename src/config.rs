@@ -378,7 +378,11 @@ impl ServerArgs {
 
     /// The Flickr settings; `None` when no `FLICKR_API_KEY` is set.
     pub fn flickr_config(&self) -> Result<Option<FlickrConfig>, ConfigError> {
-        let Some(key) = self.flickr_api_key.clone().filter(|k| !k.expose().is_empty()) else {
+        let Some(key) = self
+            .flickr_api_key
+            .clone()
+            .filter(|k| !k.expose().is_empty())
+        else {
             return Ok(None);
         };
         let secret = self

@@ -1,10 +1,13 @@
 //! The operations the local API offers, on top of the Imgur client, the
 //! favorites cache and the upload ledger. Handlers call exactly one of
-//! these. Albums and the account's lists are in `gateway/albums.rs`.
+//! these. Albums and the account's lists are in `gateway/albums.rs`, the
+//! Flickr operations in `gateway/flickr.rs`.
 
 mod albums;
+mod flickr;
 
 pub use albums::{AlbumReply, ListPage};
+pub use flickr::{Flickr, FlickrAuthStatus, FlickrFailure, FlickrUpload, WANTED_PERMS};
 
 use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
 use crate::imgur::{
@@ -55,6 +58,8 @@ pub struct Gateway {
     /// anonymous item can only be changed or deleted by it.
     ledger: Ledger,
     logins: PendingLogins,
+    /// `None` without `FLICKR_API_KEY` (the `/flickr/` routes answer 404).
+    flickr: Option<Flickr>,
 }
 
 impl Gateway {
@@ -64,7 +69,14 @@ impl Gateway {
             favorites,
             ledger,
             logins: PendingLogins::default(),
+            flickr: None,
         }
+    }
+
+    /// Offers Flickr too.
+    pub fn with_flickr(mut self, flickr: Flickr) -> Self {
+        self.flickr = Some(flickr);
+        self
     }
 
     /// Ready when a user access token can be had, or in anonymous mode.

@@ -2,6 +2,7 @@
 //! page. Each is random (256 bits), used once, and expires after ten
 //! minutes, so a callback can only finish a login this gateway started.
 
+use crate::flickr::RequestToken;
 use crate::model::ResponseType;
 use moka::sync::Cache;
 use rand::RngCore;
@@ -65,6 +66,50 @@ impl PendingLogins {
     }
 }
 
+/// Pending Flickr browser logins: the request tokens sent to Flickr's
+/// authorize page, each with its secret, used once and expiring like an
+/// Imgur `state` (Flickr's request token plays the state's part: the
+/// callback names it, and only this gateway holds its secret).
+pub struct PendingFlickrLogins {
+    pending: Cache<String, (RequestToken, Instant)>,
+    lifetime: Duration,
+}
+
+impl Default for PendingFlickrLogins {
+    fn default() -> Self {
+        Self {
+            pending: Cache::builder()
+                .time_to_live(LOGIN_LIFETIME)
+                .max_capacity(MAX_PENDING_LOGINS)
+                .build(),
+            lifetime: LOGIN_LIFETIME,
+        }
+    }
+}
+
+/// Why a Flickr callback was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("this Flickr login link is unknown, already used, or expired (older than 10 minutes); start again at /flickr/auth/login")]
+pub struct UnknownRequestToken;
+
+impl PendingFlickrLogins {
+    /// Remembers a request token sent to the authorize page.
+    pub fn begin(&self, request_token: RequestToken) {
+        let key = request_token.0.token.expose().to_owned();
+        self.pending.insert(key, (request_token, Instant::now()));
+    }
+
+    /// Consumes the pending login of `token` (the callback's `oauth_token`).
+    pub fn finish(&self, token: &str) -> Result<RequestToken, UnknownRequestToken> {
+        match self.pending.remove(token) {
+            Some((request_token, started)) if started.elapsed() < self.lifetime => {
+                Ok(request_token)
+            }
+            _ => Err(UnknownRequestToken),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +131,16 @@ mod tests {
             logins.begin(ResponseType::Code),
             logins.begin(ResponseType::Code)
         );
+    }
+
+    #[test]
+    fn a_flickr_request_token_finishes_once() {
+        let logins = PendingFlickrLogins::default();
+        let token = RequestToken(crate::flickr::Token::new("rt", "rts"));
+        logins.begin(token.clone());
+        assert!(logins.finish("other").is_err());
+        assert_eq!(logins.finish("rt").ok(), Some(token));
+        assert!(logins.finish("rt").is_err(), "reused");
     }
 
     #[test]

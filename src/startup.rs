@@ -7,7 +7,8 @@ use crate::api::middleware::{self, RequestId};
 use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
-use crate::gateway::Gateway;
+use crate::flickr::{FlickrClient, FlickrSession};
+use crate::gateway::{Flickr, Gateway};
 use crate::imgur::{ImgurClient, StoreError, TokenStore};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
@@ -32,6 +33,8 @@ pub enum StartupError {
     TokenStore(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("cannot set up the Flickr client: {0}")]
+    Flickr(crate::flickr::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -84,7 +87,13 @@ impl Application {
             origins: TrustedOrigins::new(&config.cors_origins),
         });
         let metrics = web::Data::from(metrics);
-        let gateway = web::Data::new(Gateway::new(imgur, favorites, ledger));
+        let mut gateway = Gateway::new(imgur, favorites, ledger);
+        if let Some(flickr) = &config.flickr {
+            let client = FlickrClient::new(flickr.clone()).map_err(StartupError::Flickr)?;
+            let session = FlickrSession::open(TokenStore::new(&config.token_file))?;
+            gateway = gateway.with_flickr(Flickr::new(client, session));
+        }
+        let gateway = web::Data::new(gateway);
         let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));
         let openapi = api::openapi();
         let routes = web::Data::new(api::RouteTable::from_openapi(&openapi));

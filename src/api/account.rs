@@ -136,6 +136,23 @@ pub struct RateLimitsView {
     /// Imgur's limits: `user` (per hour; per IP without a login), `client`
     /// (the app's, per day) and `post` (POSTs per hour).
     imgur: BudgetView,
+    /// Flickr's key budget (3,600 calls an hour), when FLICKR_API_KEY is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flickr: Option<FlickrBudget>,
+}
+
+/// The calls pixgate made with the Flickr key in the last hour. Flickr
+/// sends no rate-limit headers, so pixgate counts every call it sends.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"limit": 3600, "used": 12, "remaining": 3588, "frees_in": 3400}))]
+pub struct FlickrBudget {
+    /// Calls an hour Flickr allows a key.
+    limit: u32,
+    /// Calls made in the last hour.
+    used: u32,
+    remaining: u32,
+    /// Seconds until the oldest counted calls leave the hour; `null` when none are counted.
+    frees_in: Option<u64>,
 }
 
 /// Rate limits and the credit reserve
@@ -157,5 +174,11 @@ pub struct RateLimitsView {
 #[get("/rate-limits")]
 pub async fn rate_limits(gateway: web::Data<Gateway>) -> Result<HttpResponse, Problem> {
     let imgur = gateway.rate_limits().await?;
-    Ok(HttpResponse::Ok().json(RateLimitsView { imgur }))
+    let flickr = gateway.flickr_budget().map(|b| FlickrBudget {
+        limit: b.limit,
+        used: b.used,
+        remaining: b.remaining,
+        frees_in: b.frees_in_secs,
+    });
+    Ok(HttpResponse::Ok().json(RateLimitsView { imgur, flickr }))
 }

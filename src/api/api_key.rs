@@ -42,10 +42,11 @@ impl ApiKey {
 /// browser coming back from Imgur has no key to send); and the docs, so
 /// that a browser can load them and authorize there. Every other path, an
 /// unknown one included, needs the key.
-const OPEN_PATHS: [&str; 8] = [
+const OPEN_PATHS: [&str; 9] = [
     "/healthz",
     "/readyz",
     "/auth/callback",
+    "/flickr/auth/callback",
     "/auth/callback.js",
     "/auth/token",
     "/",
@@ -59,7 +60,7 @@ pub fn needs_key(path: &str) -> bool {
 }
 
 /// Where a browser navigation carries the key, since it cannot set headers.
-const KEY_IN_QUERY_PATH: &str = "/auth/login";
+const KEY_IN_QUERY_PATHS: [&str; 2] = ["/auth/login", "/flickr/auth/login"];
 
 #[derive(serde::Deserialize)]
 struct KeyQuery {
@@ -99,7 +100,8 @@ pub async fn require_api_key(
     if api_key.digest.is_none() || !needs_key(req.path()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let query_key = (req.path() == KEY_IN_QUERY_PATH)
+    let query_key = KEY_IN_QUERY_PATHS
+        .contains(&req.path())
         .then(|| web::Query::<KeyQuery>::from_query(req.query_string()).ok())
         .flatten()
         .and_then(|query| query.into_inner().key);

@@ -88,7 +88,7 @@ pub async fn list_favorites(
         .body(cached.body.clone()))
 }
 
-fn wants_no_cache(req: &HttpRequest) -> bool {
+pub(super) fn wants_no_cache(req: &HttpRequest) -> bool {
     req.headers()
         .get_all(header::CACHE_CONTROL)
         .filter_map(|v| v.to_str().ok())
@@ -97,7 +97,7 @@ fn wants_no_cache(req: &HttpRequest) -> bool {
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, `*` included).
-fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
+pub(super) fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())

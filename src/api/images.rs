@@ -55,9 +55,9 @@ pub struct UploadJson<'a> {
 #[serde(deny_unknown_fields)]
 pub struct ImageUpdateBody {
     #[serde(default, deserialize_with = "present_string")]
-    title: Option<String>,
+    pub(super) title: Option<String>,
     #[serde(default, deserialize_with = "present_string")]
-    description: Option<String>,
+    pub(super) description: Option<String>,
 }
 
 /// A field that may be left out but, when sent, must be a string (not null).
@@ -184,7 +184,7 @@ pub async fn upload(
     Ok(response)
 }
 
-fn content_length(req: &HttpRequest) -> Option<u64> {
+pub(super) fn content_length(req: &HttpRequest) -> Option<u64> {
     req.headers()
         .get(header::CONTENT_LENGTH)?
         .to_str()
@@ -201,7 +201,7 @@ const ONE_SOURCE: &str = "send exactly one of \"image\", \"video\" or \"url\"";
 
 /// The next chunk of a client's body, or 408 when the client pauses longer
 /// than `pause` (a slow or stuck client must not hold a worker forever).
-async fn within<T>(
+pub(super) async fn within<T>(
     pause: Duration,
     next: impl std::future::Future<Output = Option<T>>,
 ) -> Result<Option<T>, Problem> {
@@ -283,7 +283,7 @@ async fn read_multipart(
     Ok(checked)
 }
 
-fn non_empty(text: String) -> Option<String> {
+pub(super) fn non_empty(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
@@ -351,7 +351,11 @@ async fn spool_file(
     }))
 }
 
-async fn read_text(name: &str, field: &mut Field, pause: Duration) -> Result<String, Problem> {
+pub(super) async fn read_text(
+    name: &str,
+    field: &mut Field,
+    pause: Duration,
+) -> Result<String, Problem> {
     let mut text = Vec::new();
     while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =

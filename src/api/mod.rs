@@ -9,6 +9,7 @@ pub mod api_key;
 mod auth;
 pub mod edge;
 mod favorites;
+mod flickr;
 mod health;
 mod images;
 pub mod middleware;
@@ -75,7 +76,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(account::account_images)
                 .service(account::account_images_count)
                 .service(uploads::list_uploads),
-        );
+        )
+        .service(flickr::auth::flickr_login)
+        .service(flickr::auth::flickr_login_callback)
+        .service(flickr::auth::flickr_login_with_token)
+        .service(flickr::auth::flickr_auth_status)
+        .service(flickr::auth::flickr_logout)
+        .service(flickr::photos::flickr_upload)
+        .service(flickr::photos::flickr_get_photo)
+        .service(flickr::photos::flickr_update_photo)
+        .service(flickr::photos::flickr_delete_photo)
+        .service(flickr::photos::flickr_add_favorite)
+        .service(flickr::photos::flickr_remove_favorite)
+        .service(flickr::photos::flickr_list_favorites);
 }
 
 /// Extractor settings that turn bad paths, queries and JSON into problems.
@@ -180,7 +193,7 @@ impl RouteTable {
 #[openapi(
     info(
         title = "pixgate",
-        description = "A local REST gateway to Imgur. pixgate holds the app's credentials and the user's refresh token, refreshes access tokens transparently, caches favorites, and answers with Imgur's `data` unwrapped from its envelope. Errors are `application/problem+json` (RFC 9457).",
+        description = "A local REST gateway to Imgur and Flickr. pixgate holds the apps' credentials and the user's tokens, refreshes Imgur's access tokens transparently, signs every Flickr call (OAuth 1.0a), caches favorites, and answers with Imgur's `data` unwrapped from its envelope and Flickr photos in one schema. Errors are `application/problem+json` (RFC 9457).",
         license(name = "MIT")
     ),
     tags(
@@ -190,6 +203,8 @@ impl RouteTable {
         (name = "uploads", description = "The upload ledger: every image and album made through pixgate, with its deletehash"),
         (name = "account", description = "The authorized account, its images, and Imgur's rate limits and the credit reserve"),
         (name = "auth", description = "Authorizing an Imgur account: browser login, PIN, an existing refresh token"),
+        (name = "flickr", description = "Flickr photos: upload, read, update, delete, favoriting, and the user's favorites (cached). Needs FLICKR_API_KEY"),
+        (name = "flickr-auth", description = "Authorizing a Flickr account: browser login, an existing token. Needs FLICKR_API_KEY"),
         (name = "health", description = "Liveness, readiness and metrics")
     ),
     components(schemas(Problem))
@@ -266,6 +281,31 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
         ),
         ("404", "Imgur has no such album"),
     ];
+    let flickr_off = (
+        "404",
+        "FLICKR_API_KEY is not set (`provider-not-configured`), or Flickr has no such photo (`not-found`)",
+    );
+    let flickr_shared = [
+        (
+            "403",
+            "No Flickr authorization, or Flickr rejected the token (`authorization-required`); the token's perms are too low (`forbidden`, naming the perms to authorize); or the edge checks refused it",
+        ),
+        ("429", "Flickr is rate limiting this app; see Retry-After"),
+        (
+            "500",
+            "A local failure (disk); details are in the gateway's log",
+        ),
+        (
+            "502",
+            "Flickr failed, refused the signature or timestamp, rejected the app's key (`client-credentials-rejected`), or could not be reached",
+        ),
+        ("503", "Flickr is temporarily unavailable; see Retry-After"),
+        ("504", "Flickr did not answer in time"),
+    ];
+    let flickr_photo_routes = [(
+        "400",
+        "The id is not 1 to 20 digits (nothing reached Flickr)",
+    )];
     let body_limits = [
         ("413", "The body is larger than this operation accepts"),
         (
@@ -298,6 +338,15 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             }
             if path.starts_with("/v1/albums/{id}") {
                 documented.extend(album_routes);
+            }
+            if path.starts_with(flickr::PREFIX) {
+                documented.push(flickr_off);
+            }
+            if path.starts_with("/flickr/v1/") {
+                documented.extend(flickr_shared);
+            }
+            if path.starts_with("/flickr/v1/photos/{id}") {
+                documented.extend(flickr_photo_routes);
             }
             let takes_json = operation
                 .request_body

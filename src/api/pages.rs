@@ -48,15 +48,38 @@ pub fn authorized(username: Option<&str>) -> HttpResponse {
 
 /// A login that did not work, and why.
 pub fn failed(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+    failed_from(status, title, detail, "/auth/login")
+}
+
+/// A login that did not work, with a link to start it again at `start`.
+fn failed_from(status: StatusCode, title: &str, detail: &str, start: &str) -> HttpResponse {
     page(
         status,
         title,
         &format!(
-            "<h1 id=\"status\">{}</h1>\n<p id=\"detail\">{}</p>\n<p><a href=\"/auth/login\">Start again</a></p>",
+            "<h1 id=\"status\">{}</h1>\n<p id=\"detail\">{}</p>\n<p><a href=\"{start}\">Start again</a></p>",
             escape(title),
             escape(detail)
         ),
     )
+}
+
+/// "Authorized as <username> on Flickr", with the next steps.
+pub fn flickr_authorized(username: Option<&str>) -> HttpResponse {
+    let name = username.unwrap_or("your Flickr account");
+    let shown = escape(name);
+    page(
+        StatusCode::OK,
+        &format!("Authorized as {name} on Flickr"),
+        &format!(
+            "<h1 id=\"status\">Authorized as {shown} on Flickr</h1>\n<p id=\"detail\">pixgate now calls Flickr as {shown}; its token is stored for you.</p>\n<p id=\"next\"><a href=\"/docs/\">API docs</a> · <a href=\"/flickr/v1/favorites\">Your Flickr favorites</a></p>"
+        ),
+    )
+}
+
+/// A Flickr login that did not work, and why.
+pub fn flickr_failed(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+    failed_from(status, title, detail, "/flickr/auth/login")
 }
 
 /// The token flow's landing page: Imgur put the tokens in the URL fragment,

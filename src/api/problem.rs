@@ -1,6 +1,8 @@
 //! `application/problem+json` (RFC 9457): every error the API answers, and
 //! the one place that decides which HTTP status each failure gets.
 
+use crate::flickr;
+use crate::gateway::FlickrFailure;
 use crate::imgur::{self, ErrorKind, RateLimits};
 
 use crate::ledger::LedgerError;
@@ -61,6 +63,10 @@ pub enum ProblemKind {
     UpstreamTimeout,
     /// 500: a local failure (disk); details are logged.
     Internal,
+    /// 404: a provider's routes without its app credentials (`FLICKR_API_KEY`).
+    ProviderNotConfigured,
+    /// 502: the provider rejected the app's own key (Flickr's code 100).
+    ClientCredentialsRejected,
 }
 
 impl ProblemKind {
@@ -167,6 +173,16 @@ impl ProblemKind {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "urn:pixgate:problem:internal",
                 "Internal error",
+            ),
+            ProviderNotConfigured => (
+                StatusCode::NOT_FOUND,
+                "urn:pixgate:problem:provider-not-configured",
+                "Provider not configured",
+            ),
+            ClientCredentialsRejected => (
+                StatusCode::BAD_GATEWAY,
+                "urn:pixgate:problem:client-credentials-rejected",
+                "The provider rejected the app's credentials",
             ),
         }
     }
@@ -339,6 +355,111 @@ impl From<imgur::Error> for Problem {
     }
 }
 
+/// How long to wait after Flickr said it is unavailable (105, 106, 503):
+/// Flickr sends no `Retry-After`.
+const FLICKR_RETRY_AFTER_SECS: u64 = 30;
+
+/// The one mapping from Flickr failures to HTTP.
+impl From<FlickrFailure> for Problem {
+    fn from(failure: FlickrFailure) -> Self {
+        use flickr::Error as F;
+        let error = match failure {
+            FlickrFailure::NotConfigured => {
+                return Problem::new(
+                    ProblemKind::ProviderNotConfigured,
+                    "Flickr is not configured: set FLICKR_API_KEY and FLICKR_API_SECRET (see README, \"Flickr\"), or try every Flickr route in `pixgate --demo`",
+                )
+            }
+            FlickrFailure::NotAuthorized => {
+                return flickr_titled(Problem::new(
+                    ProblemKind::AuthorizationRequired,
+                    "pixgate has no Flickr authorization. Open /flickr/auth/login in a browser, run `pixgate login --provider flickr`, or bring an existing token with POST /flickr/auth/token",
+                ))
+            }
+            FlickrFailure::UnknownRequestToken(e) => return Problem::invalid(e.to_string()),
+            FlickrFailure::Storage(e) => {
+                tracing::error!(error = %e, "the Flickr tokens could not be stored");
+                return Problem::new(
+                    ProblemKind::Internal,
+                    "the token file could not be updated; see the gateway's log",
+                );
+            }
+            FlickrFailure::Spool(e) => {
+                tracing::error!(error = %e, "could not read back a spooled Flickr upload");
+                return Problem::new(
+                    ProblemKind::Internal,
+                    "the upload could not be read back from local disk",
+                );
+            }
+            FlickrFailure::Flickr(error) => error,
+        };
+        let (kind, retry_after) = match &error {
+            F::NotFound { .. } => (ProblemKind::NotFound, None),
+            F::InvalidToken { .. } | F::TokenRejected => (ProblemKind::AuthorizationRequired, None),
+            F::InsufficientPermissions { .. } => (ProblemKind::Forbidden, None),
+            F::InvalidApiKey { .. } => (ProblemKind::ClientCredentialsRejected, None),
+            F::ServiceUnavailable { .. } => (
+                ProblemKind::UpstreamOverCapacity,
+                Some(FLICKR_RETRY_AFTER_SECS),
+            ),
+            F::RateLimited { retry_after } => (
+                ProblemKind::RateLimited,
+                Some(retry_after.unwrap_or(FLICKR_RETRY_AFTER_SECS)),
+            ),
+            F::VerifierInvalid => (ProblemKind::InvalidInput, None),
+            F::Timeout => (ProblemKind::UpstreamTimeout, None),
+            F::InvalidUrl(_) => (ProblemKind::Internal, None),
+            F::SignatureInvalid { .. }
+            | F::TimestampRefused
+            | F::OAuthProblem { .. }
+            | F::Failed { .. }
+            | F::Upstream { .. }
+            | F::Transport(_)
+            | F::BadBody { .. } => (ProblemKind::UpstreamError, None),
+        };
+        if matches!(
+            kind,
+            ProblemKind::UpstreamError
+                | ProblemKind::Internal
+                | ProblemKind::ClientCredentialsRejected
+        ) {
+            tracing::warn!(error = %error, "Flickr call failed");
+        }
+        let detail = match &error {
+            F::InvalidToken { .. } => "Flickr rejected the stored access token (revoked, or the app's access was removed). Authorize again: open /flickr/auth/login, run `pixgate login --provider flickr`, or POST /flickr/auth/token".to_owned(),
+            F::TokenRejected => "Flickr rejected the token (token_rejected): a request token is single use and expires. Start the login again at /flickr/auth/login; nothing was stored".to_owned(),
+            F::InsufficientPermissions { needed, message } => format!(
+                "the Flickr token lacks {needed} permission ({message}); authorize again with perms={needed}: open /flickr/auth/login (pixgate asks for perms=delete)"
+            ),
+            F::InvalidApiKey { message } => format!(
+                "Flickr rejected the app's API key ({message}): FLICKR_API_KEY is invalid, expired or disabled. Check it at https://www.flickr.com/services/apps/ (new keys need Flickr Pro)"
+            ),
+            F::SignatureInvalid { .. } => "Flickr refused the request's signature (signature_invalid). Check FLICKR_API_SECRET; run with RUST_LOG=pixgate=debug to log Flickr's and pixgate's base strings (redacted)".to_owned(),
+            F::VerifierInvalid => "Flickr refused the verifier (verifier_invalid): it does not belong to this login. Copy the code Flickr shows exactly, dashes included, or start again".to_owned(),
+            other => other.to_string(),
+        };
+        let mut problem = flickr_titled(Problem::new(kind, detail));
+        if let Some(seconds) = retry_after {
+            problem = problem.retry_after(seconds);
+        }
+        problem
+    }
+}
+
+/// The problem with a title naming Flickr where the kind's names Imgur.
+fn flickr_titled(mut problem: Problem) -> Problem {
+    problem.title = match problem.problem_type.rsplit(':').next() {
+        Some("authorization-required") => "Flickr authorization required",
+        Some("forbidden") => "Flickr refused the request",
+        Some("rate-limited") => "Flickr rate limit reached",
+        Some("upstream-over-capacity") => "Flickr is temporarily unavailable",
+        Some("upstream-error") => "Flickr failed",
+        Some("upstream-timeout") => "Flickr did not answer in time",
+        _ => problem.title,
+    };
+    problem
+}
+
 impl From<LedgerError> for Problem {
     fn from(error: LedgerError) -> Self {
         tracing::error!(%error, "the upload ledger failed");
@@ -436,6 +557,86 @@ mod tests {
             429
         );
         assert_eq!(status_of(ErrorKind::BlockedByImgur { message: m() }), 403);
+    }
+
+    fn flickr_problem(error: flickr::Error) -> Problem {
+        Problem::from(FlickrFailure::Flickr(error))
+    }
+
+    #[test]
+    fn flickr_failures_map_to_the_contracted_problems() {
+        let m = || String::from("m");
+        let cases = [
+            (
+                flickr::Error::from_stat(1, m(), flickr::Perms::Read),
+                404,
+                "not-found",
+            ),
+            (
+                flickr::Error::from_stat(98, m(), flickr::Perms::Read),
+                403,
+                "authorization-required",
+            ),
+            (flickr::Error::TokenRejected, 403, "authorization-required"),
+            (
+                flickr::Error::from_stat(99, m(), flickr::Perms::Delete),
+                403,
+                "forbidden",
+            ),
+            (
+                flickr::Error::from_stat(100, m(), flickr::Perms::Read),
+                502,
+                "client-credentials-rejected",
+            ),
+            (
+                flickr::Error::from_stat(105, m(), flickr::Perms::Read),
+                503,
+                "upstream-over-capacity",
+            ),
+            (
+                flickr::Error::from_stat(106, m(), flickr::Perms::Read),
+                503,
+                "upstream-over-capacity",
+            ),
+            (
+                flickr::Error::SignatureInvalid {
+                    debug_sbs: Some("GET&x&oauth_nonce%3Dn".into()),
+                },
+                502,
+                "upstream-error",
+            ),
+            (flickr::Error::TimestampRefused, 502, "upstream-error"),
+            (flickr::Error::Timeout, 504, "upstream-timeout"),
+        ];
+        for (error, status, slug) in cases {
+            let shown = error.to_string();
+            let problem = flickr_problem(error);
+            assert_eq!(problem.status, status, "{shown}");
+            assert!(
+                problem.problem_type.ends_with(slug),
+                "{shown}: {}",
+                problem.problem_type
+            );
+            assert!(!problem.title.contains("Imgur"), "{}", problem.title);
+        }
+        let perms = flickr_problem(flickr::Error::from_stat(99, m(), flickr::Perms::Delete));
+        assert!(perms.detail.contains("perms=delete"), "{}", perms.detail);
+        let clock = flickr_problem(flickr::Error::TimestampRefused);
+        assert!(clock.detail.contains("clock"), "{}", clock.detail);
+        let sbs = flickr_problem(flickr::Error::SignatureInvalid {
+            debug_sbs: Some("GET&x&oauth_nonce%3Dn".into()),
+        });
+        assert!(
+            !sbs.detail.contains("oauth_nonce"),
+            "debug_sbs only goes to the debug log"
+        );
+        let off = Problem::from(FlickrFailure::NotConfigured);
+        assert_eq!(off.status, 404);
+        assert_eq!(
+            off.problem_type,
+            "urn:pixgate:problem:provider-not-configured"
+        );
+        assert!(off.detail.contains("FLICKR_API_KEY"));
     }
 
     #[test]

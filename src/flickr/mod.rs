@@ -27,6 +27,6 @@ pub use credentials::{
     Authorization, LoginUser, Perms, RequestToken, Token, TokenCheck, UnknownPerms,
 };
 pub use error::{redact_base_string, Error};
-pub use session::{FlickrSession, FlickrTokens};
 pub use photo::{image_url, FavoritesPage, MetaUpdate, PageRequest, Photo, PhotoId};
+pub use session::{FlickrSession, FlickrTokens};
 pub use upload::{PhotoStream, PhotoUpload, SafetyLevel, UploadFields};

@@ -176,7 +176,10 @@ impl TokenStore {
 
     /// Replaces (`Some`) or removes (`None`) the `flickr` section, keeping
     /// the Imgur tokens as they are (blocking, like [`TokenStore::save`]).
-    pub fn save_flickr_section(&self, section: Option<serde_json::Value>) -> Result<(), StoreError> {
+    pub fn save_flickr_section(
+        &self,
+        section: Option<serde_json::Value>,
+    ) -> Result<(), StoreError> {
         let file = match self.load_file()? {
             Some(file) => file,
             None if section.is_none() => return Ok(()),
@@ -385,7 +388,10 @@ mod tests {
         };
         store.save(&tokens).expect("saved");
         assert_eq!(store.load().expect("loads"), Some(tokens));
-        assert_eq!(store.flickr_section().expect("loads"), Some(section.clone()));
+        assert_eq!(
+            store.flickr_section().expect("loads"),
+            Some(section.clone())
+        );
         store.remove().expect("logged out of Imgur");
         assert_eq!(store.load().expect("loads"), Some(StoredTokens::default()));
         assert_eq!(store.flickr_section().expect("loads"), Some(section));

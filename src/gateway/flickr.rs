@@ -1,0 +1,343 @@
+//! The Flickr operations of the local API: one per verb, on top of the
+//! Flickr client, the Flickr tokens ([`FlickrSession`]) and the favorites
+//! cache shared with Imgur (keyed by provider). Handlers call exactly one.
+
+use super::{FavoritesPage, Gateway};
+use crate::cache::CachedPage;
+use crate::flickr::{
+    self, FavoriteChange, FlickrClient, FlickrSession, FlickrTokens, MetaUpdate, PageRequest,
+    Perms, Photo, PhotoId, PhotoUpload, RequestToken, Token, UploadFields,
+};
+use crate::imgur::{self, ErrorKind, RateLimits, StoreError};
+use crate::login::{PendingFlickrLogins, UnknownRequestToken};
+use crate::upload::{Spool, SpoolReader, SPOOL_READ_CHUNK};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use utoipa::ToSchema;
+
+/// Flickr, when `FLICKR_API_KEY` is set.
+pub struct Flickr {
+    client: FlickrClient,
+    session: FlickrSession,
+    logins: PendingFlickrLogins,
+}
+
+impl Flickr {
+    pub fn new(client: FlickrClient, session: FlickrSession) -> Self {
+        Self {
+            client,
+            session,
+            logins: PendingFlickrLogins::default(),
+        }
+    }
+}
+
+/// Why a Flickr operation failed (mapped to HTTP in `api/problem.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum FlickrFailure {
+    /// No `FLICKR_API_KEY`: every `/flickr/` route is off.
+    #[error("Flickr is not configured")]
+    NotConfigured,
+    /// No Flickr tokens are stored.
+    #[error("pixgate has no Flickr authorization")]
+    NotAuthorized,
+    #[error(transparent)]
+    UnknownRequestToken(#[from] UnknownRequestToken),
+    #[error(transparent)]
+    Flickr(#[from] flickr::Error),
+    /// The token file could not be written or read.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+    /// The spooled photo could not be read back.
+    #[error("could not read the spooled photo: {0}")]
+    Spool(std::io::Error),
+}
+
+/// Whether a Flickr account is authorized, and which; never a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"authorized": true, "username": "demo", "user_nsid": "12345678@N00", "perms": "delete"}))]
+pub struct FlickrAuthStatus {
+    pub authorized: bool,
+    pub username: Option<String>,
+    pub user_nsid: Option<String>,
+    /// `read`, `write` or `delete`.
+    pub perms: Option<String>,
+}
+
+impl FlickrAuthStatus {
+    fn of(tokens: Option<&FlickrTokens>) -> Self {
+        Self {
+            authorized: tokens.is_some(),
+            username: tokens.and_then(|t| t.username.clone()),
+            user_nsid: tokens.and_then(|t| t.user_nsid.clone()),
+            perms: tokens.and_then(|t| t.perms.clone()),
+        }
+    }
+}
+
+/// A photo to upload: its fields and the spooled file.
+pub struct FlickrUpload {
+    pub fields: UploadFields,
+    pub spool: Spool,
+    pub file_name: String,
+    pub content_type: Option<String>,
+}
+
+/// The perms pixgate asks for: its API deletes photos.
+pub const WANTED_PERMS: Perms = Perms::Delete;
+
+impl Gateway {
+    fn flickr(&self) -> Result<&Flickr, FlickrFailure> {
+        self.flickr.as_ref().ok_or(FlickrFailure::NotConfigured)
+    }
+
+    /// The stored tokens, refusing locally what their perms cannot do (a
+    /// known-bad request never reaches Flickr).
+    fn flickr_tokens(&self, needed: Perms) -> Result<(&Flickr, FlickrTokens), FlickrFailure> {
+        let flickr = self.flickr()?;
+        let tokens = flickr
+            .session
+            .flickr_tokens()
+            .ok_or(FlickrFailure::NotAuthorized)?;
+        if tokens
+            .perms_level()
+            .is_some_and(|held| !held.allows(needed))
+        {
+            return Err(flickr::Error::InsufficientPermissions {
+                needed,
+                message: format!(
+                    "the stored token has {} permission",
+                    tokens.perms.as_deref().unwrap_or("unknown")
+                ),
+            }
+            .into());
+        }
+        Ok((flickr, tokens))
+    }
+
+    /// Starts a browser login: a request token for `callback`, remembered
+    /// for the callback; returns Flickr's authorize URL.
+    pub async fn begin_flickr_login(&self, callback: &str) -> Result<String, FlickrFailure> {
+        let flickr = self.flickr()?;
+        let request_token = flickr.client.request_token(callback).await?;
+        let url = flickr.client.authorize_url(&request_token, WANTED_PERMS);
+        flickr.logins.begin(request_token);
+        Ok(url)
+    }
+
+    /// Finishes a browser login: the request token must be pending (used
+    /// once, within ten minutes); the exchange is never retried.
+    pub async fn finish_flickr_login(
+        &self,
+        oauth_token: &str,
+        verifier: &str,
+    ) -> Result<FlickrAuthStatus, FlickrFailure> {
+        let flickr = self.flickr()?;
+        let request_token = flickr.logins.finish(oauth_token)?;
+        self.exchange_flickr_verifier(&request_token, verifier)
+            .await
+    }
+
+    /// Leg 3 for a request token (browser or terminal): the access token,
+    /// stored with the perms asked for (Flickr's answer names none).
+    pub async fn exchange_flickr_verifier(
+        &self,
+        request_token: &RequestToken,
+        verifier: &str,
+    ) -> Result<FlickrAuthStatus, FlickrFailure> {
+        let flickr = self.flickr()?;
+        let authorization = flickr.client.access_token(request_token, verifier).await?;
+        let tokens = FlickrTokens {
+            token: authorization.token.token,
+            token_secret: authorization.token.secret,
+            username: Some(authorization.username),
+            user_nsid: Some(authorization.user_nsid),
+            perms: Some(WANTED_PERMS.as_str().to_owned()),
+        };
+        self.install_flickr(flickr, tokens).await
+    }
+
+    /// Brings an existing token: checks it with `flickr.auth.oauth.checkToken`
+    /// (which also tells its perms and user), then stores it.
+    pub async fn flickr_login_with_token(
+        &self,
+        token: Token,
+    ) -> Result<FlickrAuthStatus, FlickrFailure> {
+        let flickr = self.flickr()?;
+        let check = flickr.client.check_token(&token).await?;
+        let tokens = FlickrTokens {
+            token: token.token,
+            token_secret: token.secret,
+            username: Some(check.username),
+            user_nsid: Some(check.user_nsid),
+            perms: Some(check.perms.as_str().to_owned()),
+        };
+        self.install_flickr(flickr, tokens).await
+    }
+
+    async fn install_flickr(
+        &self,
+        flickr: &Flickr,
+        tokens: FlickrTokens,
+    ) -> Result<FlickrAuthStatus, FlickrFailure> {
+        let status = FlickrAuthStatus::of(Some(&tokens));
+        self.changing_favorites(flickr.session.save_flickr(tokens))
+            .await?;
+        tracing::info!(user_nsid = ?status.user_nsid, "authorized a Flickr account");
+        Ok(status)
+    }
+
+    /// Forgets the Flickr tokens.
+    pub async fn flickr_logout(&self) -> Result<FlickrAuthStatus, FlickrFailure> {
+        let flickr = self.flickr()?;
+        self.changing_favorites(flickr.session.remove_flickr())
+            .await?;
+        Ok(FlickrAuthStatus::of(None))
+    }
+
+    /// The Flickr authorization state, without tokens.
+    pub fn flickr_auth_status(&self) -> Result<FlickrAuthStatus, FlickrFailure> {
+        let flickr = self.flickr()?;
+        Ok(FlickrAuthStatus::of(
+            flickr.session.flickr_tokens().as_ref(),
+        ))
+    }
+
+    /// The Flickr key's call budget, when Flickr is configured.
+    pub fn flickr_budget(&self) -> Option<flickr::BudgetSnapshot> {
+        self.flickr.as_ref().map(|f| f.client.budget())
+    }
+
+    /// Uploads a photo, streamed from its spool; returns it as Flickr has it.
+    pub async fn flickr_upload(&self, upload: &FlickrUpload) -> Result<Photo, FlickrFailure> {
+        let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
+        let token = tokens.signing_token();
+        let body = match upload.spool.reader().await.map_err(FlickrFailure::Spool)? {
+            SpoolReader::Memory(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
+            SpoolReader::File(file) => {
+                tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ_CHUNK).boxed()
+            }
+        };
+        let id = flickr
+            .client
+            .upload(
+                &token,
+                PhotoUpload {
+                    fields: upload.fields.clone(),
+                    file_name: upload.file_name.clone(),
+                    content_type: upload.content_type.clone(),
+                    length: Some(upload.spool.len()),
+                    body,
+                },
+            )
+            .await?;
+        Ok(flickr.client.photo(&token, &id).await?)
+    }
+
+    /// One photo (`flickr.photos.getInfo`).
+    pub async fn flickr_photo(&self, id: &PhotoId) -> Result<Photo, FlickrFailure> {
+        let (flickr, tokens) = self.flickr_tokens(Perms::Read)?;
+        Ok(flickr.client.photo(&tokens.signing_token(), id).await?)
+    }
+
+    /// Sets the title and/or description; returns the photo afterwards.
+    pub async fn update_flickr_photo(
+        &self,
+        id: &PhotoId,
+        update: &MetaUpdate,
+    ) -> Result<Photo, FlickrFailure> {
+        let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
+        let token = tokens.signing_token();
+        self.changing_favorites(flickr.client.set_meta(&token, id, update))
+            .await?;
+        Ok(flickr.client.photo(&token, id).await?)
+    }
+
+    /// Deletes a photo (needs `delete` perms).
+    pub async fn delete_flickr_photo(&self, id: &PhotoId) -> Result<(), FlickrFailure> {
+        let (flickr, tokens) = self.flickr_tokens(Perms::Delete)?;
+        self.changing_favorites(flickr.client.delete(&tokens.signing_token(), id))
+            .await?;
+        Ok(())
+    }
+
+    /// Makes the photo a favorite (`favorited`) or not, whatever it was.
+    pub async fn set_flickr_favorite(
+        &self,
+        id: &PhotoId,
+        favorited: bool,
+    ) -> Result<FavoriteChange, FlickrFailure> {
+        let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
+        let token = tokens.signing_token();
+        let change = self
+            .changing_favorites(async {
+                if favorited {
+                    flickr.client.add_favorite(&token, id).await
+                } else {
+                    flickr.client.remove_favorite(&token, id).await
+                }
+            })
+            .await?;
+        Ok(change)
+    }
+
+    /// A page of the user's Flickr favorites, from the cache when fresh
+    /// (`refresh` bypasses it), with the same semantics as Imgur's.
+    pub async fn flickr_favorites(
+        &self,
+        page: PageRequest,
+        refresh: bool,
+    ) -> Result<FavoritesPage, FlickrFailure> {
+        let (flickr, tokens) = self.flickr_tokens(Perms::Read)?;
+        let account = tokens.user_nsid.clone().unwrap_or_else(|| "me".to_owned());
+        let key = self
+            .favorites
+            .flickr_key(&account, page.page(), page.per_page());
+        // The cache speaks Imgur's error type: the Flickr error travels
+        // beside it, and the cache sees only whether Flickr is failing
+        // (which decides whether a stale page may be served instead).
+        let failure: Arc<Mutex<Option<flickr::Error>>> = Arc::default();
+        let (client, token, slot) = (
+            flickr.client.clone(),
+            tokens.signing_token(),
+            failure.clone(),
+        );
+        let fetched = self
+            .favorites
+            .get_or_fetch(key, refresh, move || async move {
+                match client.favorites(&token, page).await {
+                    Ok(page) => {
+                        let body = serde_json::to_vec(&page).map_err(|e| {
+                            imgur::Error::local(ErrorKind::InvalidResponse {
+                                detail: e.to_string(),
+                            })
+                        })?;
+                        Ok(CachedPage::new(Bytes::from(body), RateLimits::default()))
+                    }
+                    Err(e) => {
+                        let kind = if e.is_upstream_failure() {
+                            ErrorKind::Unreachable(e.to_string())
+                        } else {
+                            ErrorKind::Rejected {
+                                message: e.to_string(),
+                            }
+                        };
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        Err(imgur::Error::local(kind))
+                    }
+                }
+            })
+            .await;
+        match fetched {
+            Ok((page, status)) => Ok(FavoritesPage { page, status }),
+            Err(e) => {
+                let carried = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+                Err(carried
+                    .unwrap_or(flickr::Error::Transport(e.to_string()))
+                    .into())
+            }
+        }
+    }
+}

@@ -2,7 +2,9 @@
 
 use pixgate::api::edge::rules::AllowedHosts;
 use pixgate::config::{Config, ImgurConfig, RapidApi};
+use pixgate::fake_flickr::{FakeFlickr, FakeFlickrConfig};
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
+use pixgate::flickr::FlickrConfig;
 use pixgate::imgur::Reserve;
 use pixgate::secret::Secret;
 use pixgate::startup::Application;
@@ -28,6 +30,10 @@ pub struct Options {
     pub credit_reserve: Reserve,
     /// `IMGUR_RAPIDAPI_URL` (the fake's when `Some`) and `IMGUR_RAPIDAPI_KEY`.
     pub rapidapi: Option<RapidApiAt>,
+    /// Start a fake Flickr too and give the gateway its app key (`FLICKR_*`).
+    pub flickr: Option<FakeFlickrConfig>,
+    /// A `FLICKR_API_SECRET` other than the fake's (a wrong signer).
+    pub flickr_api_secret: Option<String>,
 }
 
 /// Where the test's RapidAPI endpoint is: the fake, reached by another
@@ -54,6 +60,8 @@ impl Default for Options {
             fake: FakeConfig::default(),
             credit_reserve: Reserve::default(),
             rapidapi: None,
+            flickr: None,
+            flickr_api_secret: None,
         }
     }
 }
@@ -62,6 +70,8 @@ impl Default for Options {
 pub struct TestApp {
     pub address: String,
     pub fake: FakeImgur,
+    /// The fake Flickr, when [`Options::flickr`] asked for one.
+    pub flickr: Option<FakeFlickr>,
     pub http: reqwest::Client,
     pub token_file: PathBuf,
     /// The upload ledger (`PIXGATE_DB`).
@@ -95,10 +105,26 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let token_file = state_dir.path().join("state/tokens.json");
     let db = state_dir.path().join("state/pixgate.db");
     let seed = options.user.then(|| fake.current_refresh_token());
-    let (address, handle) = start_gateway(&fake, &options, &token_file, seed.as_deref()).await;
+    let flickr = match &options.flickr {
+        Some(config) => Some(
+            FakeFlickr::start(config.clone())
+                .await
+                .expect("the fake Flickr starts"),
+        ),
+        None => None,
+    };
+    let (address, handle) = start_gateway(
+        &fake,
+        flickr.as_ref(),
+        &options,
+        &token_file,
+        seed.as_deref(),
+    )
+    .await;
     TestApp {
         address,
         fake,
+        flickr,
         http: reqwest::Client::new(),
         token_file,
         db,
@@ -151,13 +177,33 @@ pub fn config(
     }
 }
 
+/// The gateway's Flickr settings for `fake`.
+pub fn flickr_config(fake: &FakeFlickr) -> FlickrConfig {
+    let mut config = FlickrConfig::new(
+        Secret::new(&fake.config().api_key),
+        Secret::new(&fake.config().api_secret),
+    )
+    .with_base_url(&fake.base_url());
+    config.timeout = Duration::from_secs(10);
+    config
+}
+
 async fn start_gateway(
     fake: &FakeImgur,
+    flickr: Option<&FakeFlickr>,
     options: &Options,
     token_file: &std::path::Path,
     seed: Option<&str>,
 ) -> (String, actix_web::dev::ServerHandle) {
-    let app = Application::build(config(fake, options, token_file, seed))
+    let mut config = config(fake, options, token_file, seed);
+    config.flickr = flickr.map(|fake| {
+        let mut config = flickr_config(fake);
+        if let Some(secret) = &options.flickr_api_secret {
+            config.api_secret = Secret::new(secret);
+        }
+        config
+    });
+    let app = Application::build(config)
         .await
         .expect("the gateway starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -184,8 +230,14 @@ impl TestApp {
     /// `seed` as `IMGUR_REFRESH_TOKEN`.
     pub async fn restart(&mut self, seed: Option<String>) {
         self.handle.stop(true).await;
-        let (address, handle) =
-            start_gateway(&self.fake, &self.options, &self.token_file, seed.as_deref()).await;
+        let (address, handle) = start_gateway(
+            &self.fake,
+            self.flickr.as_ref(),
+            &self.options,
+            &self.token_file,
+            seed.as_deref(),
+        )
+        .await;
         self.address = address;
         self.handle = handle;
         self.seed_refresh_token = seed;

@@ -14,6 +14,7 @@ mod errors;
 mod fake_imgur;
 mod faults;
 mod favorites;
+mod flickr;
 mod flickr_client;
 mod images;
 mod input;

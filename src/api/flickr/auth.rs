@@ -76,9 +76,16 @@ pub async fn flickr_login(
     gateway: web::Data<Gateway>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
-    // The Host was checked by the edge rules, so the callback is this gateway.
-    let info = req.connection_info();
-    let callback = format!("{}://{}/flickr/auth/callback", info.scheme(), info.host());
+    // The Host header (not X-Forwarded-Host) was checked by the edge rules,
+    // so the callback is this gateway.
+    let scheme = req.connection_info().scheme().to_owned();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| req.connection_info().host().to_owned());
+    let callback = format!("{scheme}://{host}/flickr/auth/callback");
     let url = gateway.begin_flickr_login(&callback).await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))

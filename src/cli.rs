@@ -2,7 +2,11 @@
 //! `import --sharex`. They work on the same token file as the server, which
 //! notices the change on its next request.
 
-use crate::config::{ConfigError, ImportArgs, LoginArgs, OpenapiArgs, ServerArgs, UploadsArgs};
+use crate::config::{
+    ConfigError, ImportArgs, LoginArgs, OpenapiArgs, Provider, ServerArgs, UploadsArgs,
+};
+use crate::flickr::{self, FlickrClient, FlickrSession, FlickrTokens};
+use crate::gateway::WANTED_PERMS;
 use crate::imgur::{self, AuthStatus, Grant, ImgurClient, StoreError, TokenStore};
 use crate::model::ResponseType;
 use crate::secret::Secret;
@@ -21,6 +25,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Imgur(#[from] imgur::Error),
+    #[error("{0}")]
+    Flickr(#[from] flickr::Error),
     #[error("could not read the PIN: {0}")]
     Stdin(std::io::Error),
     #[error("no PIN was entered")]
@@ -32,8 +38,17 @@ pub enum CliError {
     Failed(String),
 }
 
-/// `pixgate login`: the PIN flow, or `--refresh-token` / `--pin` given directly.
+/// `pixgate login`: the PIN flow, or `--refresh-token` / `--pin` given
+/// directly; with `--provider flickr`, Flickr's.
 pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> {
+    if login.provider == Provider::Flickr {
+        return login_flickr(args, login).await;
+    }
+    if login.token.is_some() {
+        return Err(CliError::Failed(
+            "--token and --token-secret are Flickr's: add --provider flickr".into(),
+        ));
+    }
     let config = args.imgur_config()?;
     if config.client_secret.is_none() {
         return Err(ConfigError::ClientSecretRequired.into());
@@ -49,6 +64,58 @@ pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> 
         (None, None) => Grant::Pin(ask_for_pin(&client, !login.no_browser)?),
     };
     authorize_and_report(&client, grant).await
+}
+
+/// `pixgate login --provider flickr`: the `oob` flow (the user copies the
+/// verifier Flickr shows), or `--token` with `--token-secret` checked with
+/// checkToken. The tokens go to the token file's Flickr section.
+async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> {
+    let config = args
+        .flickr_config()?
+        .ok_or(ConfigError::FlickrNotConfigured)?;
+    let client = FlickrClient::new(config)?;
+    let session = FlickrSession::open(TokenStore::new(args.token_file()?))?;
+    let tokens = match (login.token, login.token_secret) {
+        (Some(token), Some(secret)) => {
+            let token = flickr::Token { token, secret };
+            let check = client.check_token(&token).await?;
+            FlickrTokens::checked(token, check)
+        }
+        _ => {
+            let request_token = client.request_token("oob").await?;
+            let url = client.authorize_url(&request_token, WANTED_PERMS);
+            println!("Open this page, allow pixgate, and type the code Flickr shows (like 123-456-789):\n\n  {url}\n");
+            if !login.no_browser {
+                open_in_browser(&url);
+            }
+            print!("Code: ");
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(CliError::Stdin)?;
+            // Passed verbatim, dashes included.
+            let verifier = line.trim();
+            if verifier.is_empty() {
+                return Err(CliError::Failed("no code was entered".into()));
+            }
+            let authorization = client.access_token(&request_token, verifier).await?;
+            FlickrTokens::authorized(authorization, WANTED_PERMS)
+        }
+    };
+    let shown = format!(
+        "{} ({}), perms {}",
+        tokens.username.as_deref().unwrap_or("?"),
+        tokens.user_nsid.as_deref().unwrap_or("?"),
+        tokens.perms.as_deref().unwrap_or("?")
+    );
+    session.save_flickr(tokens).await?;
+    println!(
+        "authorized as {shown} on Flickr; token stored in {}",
+        args.token_file()?.display()
+    );
+    Ok(())
 }
 
 fn ask_for_pin(client: &ImgurClient, open_browser: bool) -> Result<Secret, CliError> {

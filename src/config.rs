@@ -51,6 +51,8 @@ impl Cli {
 pub enum Command {
     /// Authorize an Imgur account in the terminal (PIN), or check and store
     /// an existing refresh token. Needs IMGUR_CLIENT_ID and IMGUR_CLIENT_SECRET.
+    /// With `--provider flickr`, a Flickr account (needs FLICKR_API_KEY and
+    /// FLICKR_API_SECRET).
     Login(LoginArgs),
     /// Delete the stored tokens.
     Logout,
@@ -81,9 +83,28 @@ pub struct OpenapiArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Which provider a terminal command is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Provider {
+    #[default]
+    Imgur,
+    Flickr,
+}
+
 /// `pixgate login`.
 #[derive(Args)]
 pub struct LoginArgs {
+    /// Which account to authorize: `imgur` (PIN, or --refresh-token) or
+    /// `flickr` (the verifier Flickr shows, or --token with --token-secret).
+    #[arg(long, value_enum, default_value_t = Provider::Imgur)]
+    pub provider: Provider,
+    /// With `--provider flickr`: an existing Flickr access token to check
+    /// (flickr.auth.oauth.checkToken) and store.
+    #[arg(long, requires = "token_secret", conflicts_with_all = ["pin", "refresh_token"])]
+    pub token: Option<Secret>,
+    /// The secret of `--token`.
+    #[arg(long = "token-secret", requires = "token")]
+    pub token_secret: Option<Secret>,
     /// The PIN Imgur showed (otherwise it is read from standard input).
     #[arg(long, conflicts_with = "refresh_token")]
     pub pin: Option<Secret>,

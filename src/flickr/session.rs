@@ -20,7 +20,7 @@
 //! between Flickr's access-token answer and the rename of the new file
 //! (milliseconds); the token is then lost and the user authorizes again.
 
-use super::credentials::{Perms, Token};
+use super::credentials::{Authorization, Perms, Token, TokenCheck};
 use crate::imgur::{FileStamp, StoreError, TokenStore};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,29 @@ pub struct FlickrTokens {
 }
 
 impl FlickrTokens {
+    /// What leg 3 gave, with the perms that were asked for (Flickr's
+    /// answer names none, and grants exactly what the authorize page asked).
+    pub fn authorized(authorization: Authorization, asked: Perms) -> Self {
+        Self {
+            token: authorization.token.token,
+            token_secret: authorization.token.secret,
+            username: Some(authorization.username),
+            user_nsid: Some(authorization.user_nsid),
+            perms: Some(asked.as_str().to_owned()),
+        }
+    }
+
+    /// An existing token, with what checkToken said of it.
+    pub fn checked(token: Token, check: TokenCheck) -> Self {
+        Self {
+            token: token.token,
+            token_secret: token.secret,
+            username: Some(check.username),
+            user_nsid: Some(check.user_nsid),
+            perms: Some(check.perms.as_str().to_owned()),
+        }
+    }
+
     /// The token to sign calls with.
     pub fn signing_token(&self) -> Token {
         Token {

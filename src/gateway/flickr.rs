@@ -149,13 +149,7 @@ impl Gateway {
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let flickr = self.flickr()?;
         let authorization = flickr.client.access_token(request_token, verifier).await?;
-        let tokens = FlickrTokens {
-            token: authorization.token.token,
-            token_secret: authorization.token.secret,
-            username: Some(authorization.username),
-            user_nsid: Some(authorization.user_nsid),
-            perms: Some(WANTED_PERMS.as_str().to_owned()),
-        };
+        let tokens = FlickrTokens::authorized(authorization, WANTED_PERMS);
         self.install_flickr(flickr, tokens).await
     }
 
@@ -167,14 +161,8 @@ impl Gateway {
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let flickr = self.flickr()?;
         let check = flickr.client.check_token(&token).await?;
-        let tokens = FlickrTokens {
-            token: token.token,
-            token_secret: token.secret,
-            username: Some(check.username),
-            user_nsid: Some(check.user_nsid),
-            perms: Some(check.perms.as_str().to_owned()),
-        };
-        self.install_flickr(flickr, tokens).await
+        self.install_flickr(flickr, FlickrTokens::checked(token, check))
+            .await
     }
 
     async fn install_flickr(

@@ -706,3 +706,165 @@ async fn the_keys_call_budget_is_shown_in_rate_limits() {
     assert_eq!(used, received, "every call the fake received is counted");
     assert_eq!(limits["flickr"]["remaining"], 3600 - used);
 }
+
+/// `FLICKR_*` for a `pixgate` process talking to `fake`.
+fn flickr_env(fake: &FakeFlickr) -> Vec<(&'static str, String)> {
+    let base = fake.base_url();
+    vec![
+        ("FLICKR_API_KEY", fake.config().api_key.clone()),
+        ("FLICKR_API_SECRET", fake.config().api_secret.clone()),
+        ("FLICKR_API_URL", base.clone()),
+        ("FLICKR_UPLOAD_URL", base.clone()),
+        ("FLICKR_OAUTH_URL", base),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_terminal_login_reads_flickrs_verifier_dashes_included() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let app = flickr_app().await;
+    let flickr = fake(&app);
+    flickr.set_consent(Consent::Allow);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pixgate"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    command
+        .args(["login", "--provider", "flickr", "--no-browser"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PIXGATE_TOKEN_FILE", &app.token_file)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in flickr_env(flickr) {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let authorize = loop {
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line).expect("a line");
+        assert!(read > 0, "no authorize URL printed");
+        if let Some(url) = line.trim().strip_prefix(&format!("{}/", flickr.base_url())) {
+            break format!("{}/{url}", flickr.base_url());
+        }
+    };
+    assert!(
+        authorize.contains("/services/oauth/authorize?oauth_token="),
+        "{authorize}"
+    );
+    assert!(authorize.contains("perms=delete"), "{authorize}");
+    // What the user sees on Flickr's page: the verifier to copy.
+    let page = app.http.get(&authorize).send().await.expect("sent");
+    let html = page.text().await.expect("a page");
+    let verifier = html
+        .split("<code id=\"verifier\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a verifier on the page")
+        .to_owned();
+    assert_eq!(verifier.matches('-').count(), 2, "{verifier}");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{verifier}\n").as_bytes())
+        .expect("written");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("the rest");
+    let status = child.wait().expect("it ends");
+    assert!(status.success(), "{rest}");
+    assert!(
+        rest.contains("authorized as demo (12345678@N00), perms delete on Flickr"),
+        "{rest}"
+    );
+    let exchange = flickr
+        .requests()
+        .into_iter()
+        .find(|r| r.endpoint == Endpoint::AccessToken)
+        .expect("an exchange");
+    assert_eq!(exchange.verification, Verification::Verified);
+    assert!(
+        exchange
+            .authorization
+            .unwrap_or_default()
+            .contains(&format!("oauth_verifier=\"{verifier}\"")),
+        "sent verbatim"
+    );
+    assert!(app.token_file_json()["flickr"]["token"].is_string());
+    // The running gateway sees the new token at once.
+    let status = json(app.get("/flickr/auth/status").await).await;
+    assert_eq!(status["authorized"], true);
+    assert_eq!(app.get("/flickr/v1/favorites").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_terminal_login_checks_and_stores_an_existing_token() {
+    let app = flickr_app().await;
+    let flickr = fake(&app);
+    let (token, secret) = flickr.issue_access_token(Perms::Write);
+    let env = flickr_env(flickr);
+    let extra: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let output = crate::helpers::run_pixgate(
+        &app.fake,
+        &app.token_file,
+        &[
+            "login",
+            "--provider",
+            "flickr",
+            "--token",
+            &token,
+            "--token-secret",
+            &secret,
+        ],
+        "",
+        &extra,
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains("perms write on Flickr"), "{printed}");
+    assert!(!printed.contains(&token) && !printed.contains(&secret));
+    assert_eq!(app.token_file_json()["flickr"]["token"], token.as_str());
+    assert_eq!(app.token_file_json()["flickr"]["perms"], "write");
+    assert!(
+        app.token_file_json()["refresh_token"].is_string(),
+        "Imgur's token kept"
+    );
+    assert_eq!(flickr.method_calls("flickr.auth.oauth.checkToken"), 1);
+
+    let revoked = flickr.issue_access_token(Perms::Delete);
+    flickr.revoke_access_token(&revoked.0);
+    let output = crate::helpers::run_pixgate(
+        &app.fake,
+        &app.token_file,
+        &[
+            "login",
+            "--provider",
+            "flickr",
+            "--token",
+            &revoked.0,
+            "--token-secret",
+            &revoked.1,
+        ],
+        "",
+        &extra,
+    );
+    assert!(!output.status.success());
+    assert_eq!(
+        app.token_file_json()["flickr"]["token"],
+        token.as_str(),
+        "unchanged"
+    );
+    let without_key = crate::helpers::run_pixgate(
+        &app.fake,
+        &app.token_file,
+        &["login", "--provider", "flickr"],
+        "",
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&without_key.stderr).contains("FLICKR_API_KEY"));
+}

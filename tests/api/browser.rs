@@ -554,3 +554,62 @@ async fn pages_of_other_origins_cannot_use_the_gateway_and_swagger_ui_still_work
     attacker.handle.stop(false).await;
     browser.client.clone().close().await.expect("closed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_authorizes_flickr_in_the_demo() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = crate::helpers::GatewayProcess::demo(dir.path());
+    let http = reqwest::Client::new();
+    let before: Value = http
+        .get(demo.url("/flickr/auth/status"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(before["authorized"], true, "the demo starts authorized");
+    let out = http
+        .post(demo.url("/flickr/auth/logout"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(out.status(), 200);
+    let token_file = std::fs::read_dir(dir.path())
+        .expect("the demo's TMPDIR")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("tokens.json"))
+        .find(|path| path.exists())
+        .expect("the demo's token file");
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(&token_file).expect("readable")).expect("JSON");
+    assert!(file.get("flickr").is_none(), "logged out: {file}");
+
+    let page = &browser.client;
+    page.goto(&demo.url("/flickr/auth/login"))
+        .await
+        .expect("opened");
+    find(page, "#allow").await.click().await.expect("clicked");
+    let status = wait_for_status(page, "Authorized as").await;
+
+    assert_eq!(status, "Authorized as demo on Flickr");
+    screenshot(page, "authorized-flickr").await;
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(&token_file).expect("readable")).expect("JSON");
+    assert_eq!(file["flickr"]["perms"], "delete");
+    assert!(file["flickr"]["token"].is_string());
+    let favorites = http
+        .get(demo.url("/flickr/v1/favorites"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(favorites.status(), 200);
+    // The callback's request token is used once.
+    let used = page.current_url().await.expect("url");
+    let again = http.get(used.as_str()).send().await.expect("sent");
+    assert_eq!(again.status(), 400);
+    browser.client.clone().close().await.expect("closed");
+}

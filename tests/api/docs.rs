@@ -114,3 +114,47 @@ async fn swagger_ui_is_served_at_docs() {
     assert_eq!(redirect.status(), 302);
     assert_eq!(redirect.headers()["location"], "/docs/");
 }
+
+#[tokio::test]
+async fn every_flickr_operation_documents_its_problems() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.expect("JSON");
+
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/flickr/")) {
+        for (method, operation) in item.as_object().expect("path item") {
+            let name = format!("{method} {path}");
+            operations += 1;
+            assert!(operation["summary"].is_string(), "{name} has a summary");
+            let responses = operation["responses"].as_object().expect("responses");
+            let mut statuses = vec!["403", "404"];
+            if path.starts_with("/flickr/v1/") {
+                statuses.extend(["401", "429", "500", "502", "503", "504"]);
+            }
+            for status in statuses {
+                let content = &responses[status]["content"]["application/problem+json"];
+                assert!(
+                    content.is_object(),
+                    "{name} documents {status} as a problem"
+                );
+            }
+        }
+    }
+    assert_eq!(operations, 12);
+    let photo = &doc["components"]["schemas"]["Photo"]["properties"];
+    for field in [
+        "id",
+        "title",
+        "description",
+        "owner",
+        "username",
+        "datetime",
+        "link",
+        "image_url",
+        "is_public",
+        "favorite",
+    ] {
+        assert!(photo[field].is_object(), "Photo documents {field}");
+    }
+}

@@ -396,7 +396,7 @@ impl From<FlickrFailure> for Problem {
         let (kind, retry_after) = match &error {
             F::NotFound { .. } => (ProblemKind::NotFound, None),
             F::InvalidToken { .. } | F::TokenRejected => (ProblemKind::AuthorizationRequired, None),
-            F::InsufficientPermissions { .. } => (ProblemKind::Forbidden, None),
+            F::InsufficientPermissions { .. } | F::Refused { .. } => (ProblemKind::Forbidden, None),
             F::InvalidApiKey { .. } => (ProblemKind::ClientCredentialsRejected, None),
             F::ServiceUnavailable { .. } => (
                 ProblemKind::UpstreamOverCapacity,

@@ -230,7 +230,8 @@ impl FlickrClient {
     /// `flickr.favorites.add` (POST); a photo already in the favorites is a success.
     #[tracing::instrument(skip_all, fields(photo_id = %id))]
     pub async fn add_favorite(&self, token: &Token, id: &PhotoId) -> Result<FavoriteChange, Error> {
-        self.favorite_call("flickr.favorites.add", token, id, 3)
+        // 2: the photo is the user's own; 4: the user cannot see it.
+        self.favorite_call("flickr.favorites.add", token, id, 3, &[2, 4])
             .await
     }
 
@@ -241,18 +242,20 @@ impl FlickrClient {
         token: &Token,
         id: &PhotoId,
     ) -> Result<FavoriteChange, Error> {
-        self.favorite_call("flickr.favorites.remove", token, id, 1)
+        // 2: not this user's favorites; 3: user not found.
+        self.favorite_call("flickr.favorites.remove", token, id, 1, &[2, 3])
             .await
     }
 
     /// A favorite add or remove, where Flickr's code `unchanged` means "it
-    /// already was so".
+    /// already was so" and the `refused` codes are the method's refusals.
     async fn favorite_call(
         &self,
         method: &'static str,
         token: &Token,
         id: &PhotoId,
         unchanged: u32,
+        refused: &[u32],
     ) -> Result<FavoriteChange, Error> {
         let args = vec![("photo_id", id.to_string())];
         match self
@@ -261,6 +264,9 @@ impl FlickrClient {
         {
             Answer::Ok(_) => Ok(FavoriteChange::Changed),
             Answer::Fail { code, .. } if code == unchanged => Ok(FavoriteChange::Unchanged),
+            Answer::Fail { code, message } if refused.contains(&code) => {
+                Err(Error::Refused { code, message })
+            }
             Answer::Fail { code, message } => Err(Error::from_stat(code, message, Perms::Write)),
         }
     }

@@ -22,6 +22,7 @@
 //! | [`Error::TimestampRefused`] | 502 | `upstream-error`, saying the clock is off |
 //! | [`Error::VerifierInvalid`] | 400 | `invalid-input` (the verifier typed was wrong) |
 //! | [`Error::OAuthProblem`] (other `oauth_problem`) | 502 | `upstream-error` |
+//! | [`Error::Refused`] (a method's refusal, e.g. favoriting one's own photo) | 403 | `forbidden` |
 //! | [`Error::Failed`] (other `stat: fail`) | 502 | `upstream-error` |
 //! | [`Error::RateLimited`] (HTTP 429) | 429 | `rate-limited`, with `Retry-After` |
 //! | [`Error::Upstream`] (another HTTP error) | 502 | `upstream-error` |
@@ -76,6 +77,10 @@ pub enum Error {
         /// `oauth_parameters_absent`, when Flickr names them.
         parameters_absent: Option<String>,
     },
+    /// A method's own refusal of this user's request, such as favorites.add's
+    /// 2 "Photo is owned by you" or 4 "User cannot see photo".
+    #[error("Flickr refused: {message}")]
+    Refused { code: u32, message: String },
     /// Another `stat: fail` code, with Flickr's message.
     #[error("Flickr error {code}: {message}")]
     Failed { code: u32, message: String },

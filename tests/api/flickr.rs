@@ -413,6 +413,22 @@ async fn favoriting_is_idempotent_and_invalidates_the_cached_list() {
     assert_eq!(fake(&app).method_calls("flickr.favorites.add"), 2);
     assert_all_verified(fake(&app));
 
+    let own = fake(&app).own_photo_ids()[0].clone();
+    let refused = app
+        .http
+        .put(app.url(&format!("/flickr/v1/photos/{own}/favorite")))
+        .send()
+        .await
+        .expect("sent");
+    let body = assert_problem(refused, 403, "forbidden").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("owned by you"),
+        "{body}"
+    );
+
     let bad = app.get("/flickr/v1/favorites?per_page=501").await;
     assert_problem(bad, 400, "invalid-input").await;
     let bad = app.get("/flickr/v1/favorites?page=0").await;

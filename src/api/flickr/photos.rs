@@ -41,13 +41,17 @@ pub struct FlickrUploadForm {
     #[schema(max_length = 65536)]
     tags: Option<String>,
     /// `true`/`false` (or `1`/`0`); left out: the user's default.
+    #[schema(value_type = Option<String>, pattern = "^(true|false|1|0)?$")]
     is_public: Option<bool>,
+    #[schema(value_type = Option<String>, pattern = "^(true|false|1|0)?$")]
     is_friend: Option<bool>,
+    #[schema(value_type = Option<String>, pattern = "^(true|false|1|0)?$")]
     is_family: Option<bool>,
     /// `1` safe, `2` moderate, `3` restricted.
-    #[schema(minimum = 1, maximum = 3)]
+    #[schema(value_type = Option<String>, pattern = "^[123]?$")]
     safety_level: Option<u8>,
-    /// `true` hides the photo from public searches.
+    /// `true` (or `1`) hides the photo from public searches.
+    #[schema(value_type = Option<String>, pattern = "^(true|false|1|0)?$")]
     hidden: Option<bool>,
 }
 
@@ -335,7 +339,10 @@ pub async fn flickr_delete_photo(
     tag = "flickr",
     operation_id = "flickrAddFavorite",
     params(("id" = String, Path, description = "Flickr photo id", pattern = "^[0-9]{1,20}$")),
-    responses((status = 200, description = "The photo is a favorite", body = FlickrFavoriteState))
+    responses(
+        (status = 200, description = "The photo is a favorite", body = FlickrFavoriteState),
+        (status = 403, description = "The photo is the user's own, or the user cannot see it (`forbidden`)", body = Problem, content_type = "application/problem+json")
+    )
 )]
 #[put("/flickr/v1/photos/{id}/favorite")]
 pub async fn flickr_add_favorite(

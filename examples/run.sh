@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every client example against `pixgate --demo` (the real gateway in
-# front of its built-in fake Imgur) with an API key. This is what CI calls:
+# front of its built-in fake Imgur and fake Flickr) with an API key. This is what CI calls:
 #   cargo build && bash examples/run.sh [path/to/pixgate]
 # The binary defaults to target/debug/pixgate of this repository. Needs curl,
 # python3 (with venv) and Node 20 + npm; pip and npm fetch from their registries.
@@ -83,6 +83,9 @@ printf '%s' 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwA
 
 step "python/albums.py"
 "$WORK/venv/bin/python" "$EXAMPLES/python/albums.py" "$WORK/pixel.png"
+
+step "python/flickr.py"
+"$WORK/venv/bin/python" "$EXAMPLES/python/flickr.py" "$WORK/pixel.png"
 
 step "typescript (npm ci, npm run build, node dist/main.js)"
 (

@@ -561,7 +561,7 @@ async fn favoriting_your_own_photo_is_refused_with_flickrs_code() {
     let own = fake.own_photo_ids()[0].clone();
     let result = client.add_favorite(&token, &id(&own)).await;
     assert!(
-        matches!(result, Err(Error::Failed { code: 2, .. })),
+        matches!(result, Err(Error::Refused { code: 2, .. })),
         "{result:?}"
     );
     assert!(!fake.favorite_ids().contains(&own));

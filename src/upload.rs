@@ -14,8 +14,10 @@
 //! progress hold is bounded by the [`UploadBudget`].
 
 mod budget;
+mod multipart;
 
 pub use budget::{Busy, Reservation, UploadBudget};
+pub use multipart::{ByteStream, FilePart, Multipart};
 
 use crate::model::{ImageId, InvalidInput};
 use bytes::{Bytes, BytesMut};
@@ -469,6 +471,18 @@ impl Spool {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The spooled bytes as a stream, read in [`SPOOL_READ_CHUNK`]s from
+    /// disk (or the one in-memory buffer), for an upload's body.
+    pub async fn stream(&self) -> io::Result<ByteStream> {
+        use futures_util::StreamExt;
+        Ok(match self.reader().await? {
+            SpoolReader::Memory(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
+            SpoolReader::File(file) => {
+                tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ_CHUNK).boxed()
+            }
+        })
     }
 
     /// Opens the spool from the start.

@@ -23,9 +23,9 @@ use super::photo::{FavoritesPage, MetaUpdate, PageRequest, Photo, PhotoId};
 use super::signing::{self, Credentials, Freshness, Protocol, SystemFreshness};
 use super::upload::PhotoUpload;
 use super::wire::{self, Answer};
+use crate::upload::{FilePart, Multipart};
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::multipart::{Form, Part};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -415,7 +415,7 @@ impl FlickrClient {
             Payload::Form => request
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(encode_pairs(&call.args)),
-            Payload::Upload(upload) => request.multipart(upload_form(call.args, *upload)?),
+            Payload::Upload(upload) => upload_request(request, &call.args, *upload),
         };
 
         self.budget.record();
@@ -469,24 +469,29 @@ fn encode_pairs(pairs: &[(String, String)]) -> String {
     encoded.join("&")
 }
 
-/// The upload's multipart body: the text fields (all signed), then `photo`
-/// as a file part streamed from the upload's body (not signed).
-fn upload_form(fields: Vec<(String, String)>, upload: PhotoUpload) -> Result<Form, Error> {
-    let form = fields
-        .into_iter()
-        .fold(Form::new(), |form, (name, value)| form.text(name, value));
-    let body = reqwest::Body::wrap_stream(upload.body);
-    let mut part = match upload.length {
-        Some(length) => Part::stream_with_length(body, length),
-        None => Part::stream(body),
+/// The upload's multipart body, framed by the gateway's one encoder: the
+/// text fields (all signed), then `photo` as a file part streamed from the
+/// upload's body (not signed).
+fn upload_request(
+    request: reqwest::RequestBuilder,
+    fields: &[(String, String)],
+    upload: PhotoUpload,
+) -> reqwest::RequestBuilder {
+    let multipart = Multipart::new();
+    let photo = FilePart {
+        field: "photo".into(),
+        file_name: upload.file_name,
+        content_type: upload.content_type,
+    };
+    let text = fields.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let (body, length) = multipart.body(text, Some((&photo, upload.body, upload.length)), []);
+    let request = request
+        .header(CONTENT_TYPE, multipart.content_type())
+        .body(reqwest::Body::wrap_stream(body));
+    match length {
+        Some(length) => request.header(CONTENT_LENGTH, length),
+        None => request,
     }
-    .file_name(upload.file_name);
-    if let Some(content_type) = &upload.content_type {
-        part = part.mime_str(content_type).map_err(|_| Error::BadBody {
-            detail: format!("the upload's content type {content_type:?} is not a MIME type"),
-        })?;
-    }
-    Ok(form.part("photo", part))
 }
 
 /// Reads an answer's body, refusing more than [`MAX_RESPONSE_BYTES`].

@@ -3,11 +3,6 @@
 //! come from one function ([`UploadFields::text_fields`]) for both the
 //! signature and the multipart body, so the two cannot disagree.
 
-use bytes::Bytes;
-use futures_util::Stream;
-use std::io;
-use std::pin::Pin;
-
 /// Who may see an upload (`safety_level`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SafetyLevel {
@@ -79,7 +74,7 @@ impl UploadFields {
 }
 
 /// The photo's bytes, read once as they are sent.
-pub type PhotoStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+pub type PhotoStream = crate::upload::ByteStream;
 
 /// One upload: the fields, the file's name and type, and its bytes.
 pub struct PhotoUpload {

@@ -10,9 +10,8 @@ use crate::flickr::{
 };
 use crate::imgur::{self, ErrorKind, RateLimits, StoreError};
 use crate::login::{PendingFlickrLogins, UnknownRequestToken};
-use crate::upload::{Spool, SpoolReader, SPOOL_READ_CHUNK};
+use crate::upload::Spool;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use utoipa::ToSchema;
@@ -202,12 +201,7 @@ impl Gateway {
     pub async fn flickr_upload(&self, upload: &FlickrUpload) -> Result<Photo, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
         let token = tokens.signing_token();
-        let body = match upload.spool.reader().await.map_err(FlickrFailure::Spool)? {
-            SpoolReader::Memory(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
-            SpoolReader::File(file) => {
-                tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ_CHUNK).boxed()
-            }
-        };
+        let body = upload.spool.stream().await.map_err(FlickrFailure::Spool)?;
         let id = flickr
             .client
             .upload(

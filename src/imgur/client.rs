@@ -12,11 +12,10 @@ use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::{
-    LiveEvent, LiveEvents, SpoolReader, Upload, UploadFields, UploadSource, SPOOL_READ_CHUNK,
+    FilePart, LiveEvent, LiveEvents, Multipart, Upload, UploadFields, UploadSource,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Method, RequestBuilder};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,7 +199,7 @@ impl ImgurClient {
     ) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/image", self.api);
         let timeout = self.upload_timeout(upload.size());
-        let build = || async { Ok(self.http.post(&url).multipart(upload_form(upload).await?)) };
+        let build = || upload_request(self.http.post(&url), upload);
         match first_attempt {
             None | Some(LiveAttempt::NotStarted | LiveAttempt::Incomplete) => {
                 self.send("upload", Auth::Either, timeout, build).await
@@ -241,9 +240,9 @@ impl ImgurClient {
                 }
             }
         };
-        let boundary = format!("pixgate-{:032x}", rand::random::<u128>());
-        let file = LiveFilePart {
-            video,
+        let multipart = Multipart::new();
+        let file = FilePart {
+            field: media_field(video).into(),
             file_name,
             content_type,
         };
@@ -251,14 +250,11 @@ impl ImgurClient {
         let request = self
             .http
             .post(format!("{}/image", self.api))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={boundary}"),
-            )
+            .header(reqwest::header::CONTENT_TYPE, multipart.content_type())
             .body(Body::wrap_stream(live_body(
                 events,
                 file,
-                boundary,
+                multipart,
                 Arc::clone(&completed),
             )));
         let result = self
@@ -590,43 +586,48 @@ pub(super) fn toggled(reply: Reply<Bytes>) -> Result<Reply<bool>, Error> {
     })
 }
 
-/// Imgur's multipart upload form: the media in `image` or `video`, `type`,
-/// and the optional fields.
-async fn upload_form(upload: &Upload) -> Result<Form, Error> {
-    let form = match &upload.source {
+/// Imgur's multipart upload body: the media in `image` or `video` (from
+/// the spool), `type`, and the optional fields, framed by the one encoder
+/// the live upload uses too.
+async fn upload_request(request: RequestBuilder, upload: &Upload) -> Result<RequestBuilder, Error> {
+    let multipart = Multipart::new();
+    let fields = text_fields(&upload.fields);
+    let (body, length) = match &upload.source {
         UploadSource::Image(file) | UploadSource::Video(file) => {
-            let field = if matches!(upload.source, UploadSource::Video(_)) {
-                "video"
-            } else {
-                "image"
-            };
-            let body = match file
+            let bytes = file
                 .spool
-                .reader()
+                .stream()
                 .await
-                .map_err(|e| Error::local(ErrorKind::Spool(e.to_string())))?
-            {
-                SpoolReader::Memory(bytes) => Body::from(bytes),
-                SpoolReader::File(file) => Body::wrap_stream(
-                    tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ_CHUNK),
-                ),
+                .map_err(|e| Error::local(ErrorKind::Spool(e.to_string())))?;
+            let part = FilePart {
+                field: media_field(matches!(upload.source, UploadSource::Video(_))).into(),
+                file_name: file.file_name.clone(),
+                content_type: file.content_type.clone(),
             };
-            let mut part =
-                Part::stream_with_length(body, file.spool.len()).file_name(file.file_name.clone());
-            if let Some(mime) = &file.content_type {
-                part = part
-                    .mime_str(mime)
-                    .map_err(|_| Error::local(ErrorKind::Spool("invalid content type".into())))?;
-            }
-            Form::new().part(field, part).text("type", "file")
+            let after = std::iter::once(("type", "file")).chain(fields);
+            multipart.body([], Some((&part, bytes, Some(file.spool.len()))), after)
         }
-        UploadSource::Url(url) => Form::new().text("image", url.clone()).text("type", "url"),
+        UploadSource::Url(url) => {
+            let before = [("image", url.as_str()), ("type", "url")];
+            multipart.body(before.into_iter().chain(fields), None, [])
+        }
     };
-    Ok(text_fields(&upload.fields)
-        .into_iter()
-        .fold(form, |form, (name, value)| {
-            form.text(name, value.to_owned())
-        }))
+    let mut request = request
+        .header(reqwest::header::CONTENT_TYPE, multipart.content_type())
+        .body(Body::wrap_stream(body));
+    if let Some(length) = length {
+        request = request.header(reqwest::header::CONTENT_LENGTH, length);
+    }
+    Ok(request)
+}
+
+/// The media's field: `video` or `image`.
+fn media_field(video: bool) -> &'static str {
+    if video {
+        "video"
+    } else {
+        "image"
+    }
 }
 
 /// The optional text fields Imgur receives after the media, in order.
@@ -663,13 +664,6 @@ pub enum LiveAttempt {
     },
 }
 
-/// The media part of a live upload.
-struct LiveFilePart {
-    video: bool,
-    file_name: String,
-    content_type: Option<String>,
-}
-
 /// The multipart body of a live upload: the media part's head, the chunks
 /// as they come, then `type`, the text fields and the closing boundary once
 /// the handler has read and validated everything. `completed` turns true
@@ -677,34 +671,25 @@ struct LiveFilePart {
 /// the body fails and the request is aborted.
 fn live_body(
     events: LiveEvents,
-    file: LiveFilePart,
-    boundary: String,
+    file: FilePart,
+    multipart: Multipart,
     completed: Arc<AtomicBool>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let field = if file.video { "video" } else { "image" };
-    let file_name = file.file_name.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\""
-    );
-    if let Some(content_type) = &file.content_type {
-        head.push_str(&format!("\r\nContent-Type: {content_type}"));
-    }
-    head.push_str("\r\n\r\n");
+    let head = multipart.file_head(&file);
     let rest = futures_util::stream::unfold(Some(events), move |events| {
-        let boundary = boundary.clone();
+        let multipart = multipart.clone();
         let completed = Arc::clone(&completed);
         async move {
             let mut events = events?;
             match events.recv().await {
                 Some(LiveEvent::Chunk(bytes)) => Some((Ok(bytes), Some(events))),
                 Some(LiveEvent::Complete(fields)) => {
-                    let mut tail = format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nfile\r\n");
-                    for (name, value) in text_fields(&fields) {
-                        tail.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
-                    }
-                    tail.push_str(&format!("--{boundary}--\r\n"));
+                    let mut tail = bytes::BytesMut::from(&multipart.file_end()[..]);
+                    let after = std::iter::once(("type", "file")).chain(text_fields(&fields));
+                    tail.extend_from_slice(&multipart.fields(after));
+                    tail.extend_from_slice(&multipart.close());
                     completed.store(true, Ordering::Relaxed);
-                    Some((Ok(Bytes::from(tail)), None))
+                    Some((Ok(tail.freeze()), None))
                 }
                 Some(LiveEvent::File { .. }) | None => Some((
                     Err(std::io::Error::other(
@@ -715,7 +700,7 @@ fn live_body(
             }
         }
     });
-    futures_util::stream::once(async move { Ok(Bytes::from(head)) }).chain(rest)
+    futures_util::stream::once(async move { Ok(head) }).chain(rest)
 }
 
 /// Reads an answer's body, refusing more than [`MAX_RESPONSE_BYTES`].

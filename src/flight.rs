@@ -238,11 +238,7 @@ mod tests {
             .expect("a runtime");
         let waiter = {
             let flights = flights.clone();
-            dying.spawn(async move {
-                flights
-                    .run(1, || futures_util::future::pending::<u32>())
-                    .await
-            })
+            dying.spawn(async move { flights.run(1, futures_util::future::pending::<u32>).await })
         };
         dying.block_on(async {
             while flights.is_empty() {

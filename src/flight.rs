@@ -95,41 +95,54 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V> + Send + 'static,
     {
-        let (outcome, role) = {
-            let mut running = lock(&self.running);
-            match running.get(&key) {
-                Some(flight) => (flight.outcome.clone(), Role::Joined),
-                None => {
-                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let landing = Landing {
-                        running: Arc::clone(&self.running),
-                        key: key.clone(),
-                        id,
-                    };
-                    let work = work();
-                    // The guard moves into the task: it drops when the task
-                    // ends, panics or is dropped. If the task ends before
-                    // the entry is inserted, its guard waits for this lock
-                    // and then removes the entry.
-                    let task = tokio::spawn(async move {
-                        let _landing = landing;
-                        work.await
-                    });
-                    let outcome = async move { task.await.map_err(|_| Crashed) }
-                        .boxed()
-                        .shared();
-                    running.insert(
-                        key,
-                        Flight {
-                            id,
-                            outcome: outcome.clone(),
-                        },
-                    );
-                    (outcome, Role::Led)
-                }
-            }
-        };
+        let (outcome, role) = self.join(key, work);
         (outcome.await, role)
+    }
+
+    /// Like [`Flights::run`], but tells the caller's role at once (before
+    /// the flight ends) and hands back the outcome to await. The flight
+    /// runs whether or not the outcome is awaited.
+    pub fn join<F, Fut>(
+        &self,
+        key: K,
+        work: F,
+    ) -> (
+        impl Future<Output = Result<V, Crashed>> + Send + 'static,
+        Role,
+    )
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let mut running = lock(&self.running);
+        if let Some(flight) = running.get(&key) {
+            return (flight.outcome.clone(), Role::Joined);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let landing = Landing {
+            running: Arc::clone(&self.running),
+            key: key.clone(),
+            id,
+        };
+        let work = work();
+        // The guard moves into the task: it drops when the task ends,
+        // panics or is dropped. If the task ends before the entry is
+        // inserted, its guard waits for this lock and then removes the entry.
+        let task = tokio::spawn(async move {
+            let _landing = landing;
+            work.await
+        });
+        let outcome = async move { task.await.map_err(|_| Crashed) }
+            .boxed()
+            .shared();
+        running.insert(
+            key,
+            Flight {
+                id,
+                outcome: outcome.clone(),
+            },
+        );
+        (outcome, Role::Led)
     }
 
     /// How many flights are running (for tests and metrics).

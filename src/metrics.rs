@@ -42,6 +42,10 @@ pub enum CacheEvent {
     Miss,
     Stale,
     Eviction,
+    /// A read that waited for the fill already running for its page
+    /// instead of starting one (counted when it starts waiting; its answer
+    /// is counted as a hit or stale besides).
+    Joined,
 }
 
 impl Default for Metrics {
@@ -128,7 +132,7 @@ impl Metrics {
             ),
             cache_events: counter(
                 "favorites_cache_events_total",
-                "Favorites cache hits, misses, stale answers and evictions",
+                "Favorites cache hits, misses, stale answers, evictions, and reads that joined a running fill",
                 &["event"],
             ),
             rate_limit_remaining: gauge,
@@ -175,6 +179,7 @@ impl Metrics {
             CacheEvent::Miss => "miss",
             CacheEvent::Stale => "stale",
             CacheEvent::Eviction => "eviction",
+            CacheEvent::Joined => "joined",
         };
         self.cache_events.with_label_values(&[label]).inc();
     }

@@ -21,6 +21,7 @@ const LOW_RATE_LIMIT: f64 = 0.10;
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
+    http_abandoned: IntCounterVec,
     http_duration: HistogramVec,
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
@@ -110,6 +111,11 @@ impl Metrics {
                 "Requests answered, by route, method and status",
                 &["route", "method", "status"],
             ),
+            http_abandoned: counter(
+                "http_requests_abandoned_total",
+                "Requests whose client went away before the answer, by method",
+                &["method"],
+            ),
             http_duration: histogram(
                 "http_request_duration_seconds",
                 "Time to answer a request, by route and method",
@@ -156,6 +162,11 @@ impl Metrics {
         self.http_duration
             .with_label_values(&[route, method])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request whose client went away before it was answered.
+    pub fn http_request_abandoned(&self, method: &str) {
+        self.http_abandoned.with_label_values(&[method]).inc();
     }
 
     /// One call to Imgur; `status` is the HTTP status or a failure kind.

@@ -485,3 +485,137 @@ async fn a_no_cache_request_does_not_wait_for_a_fill_that_started_before_it() {
     assert_eq!(plain[0].0, 200);
     assert_eq!(app.fake.calls(Endpoint::Favorites), 2, "a call of its own");
 }
+
+/// Waits until the gateway has counted a `method` request as abandoned by
+/// its client (`false` after 20 s).
+async fn abandoned(app: &TestApp, method: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let series = format!("pixgate_http_requests_abandoned_total{{method=\"{method}\"}} ");
+    while Instant::now() < deadline {
+        let metrics = app.get("/metrics").await.text().await.expect("text");
+        if metrics.lines().any(|line| line.starts_with(&series)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Reads `/v1/favorites` until it is not a `HIT` (after 20 s: the last answer).
+async fn next_read_after_invalidation(app: &TestApp) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let read = app.get("/v1/favorites").await;
+        if x_cache(&read) != "HIT" || Instant::now() >= deadline {
+            return read;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Sends `method path` on a connection of its own, waits until the fake
+/// holds its call to `endpoint`, reads the favorites meanwhile (a fill that
+/// reads Imgur before the change), then closes the connection and waits
+/// until the gateway saw the client leave; returns the gate holding the
+/// call and the read's body.
+async fn change_and_leave(
+    app: &TestApp,
+    endpoint: Endpoint,
+    method: &str,
+    path: &str,
+) -> (Gate, String) {
+    use tokio::io::AsyncWriteExt;
+    let gate = Gate::new();
+    app.fake.inject(Fault {
+        endpoint: Some(endpoint),
+        kind: FaultKind::Held(gate.clone(), None),
+        times: 1,
+    });
+    let host = app.address.trim_start_matches("http://");
+    let mut client = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connects");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+    client.write_all(request.as_bytes()).await.expect("sent");
+    app.fake.wait_for_begun(endpoint, 1).await;
+    let during = app.get("/v1/favorites").await;
+    assert_eq!(x_cache(&during), "MISS", "a fill during the change");
+    let during = during.text().await.expect("body");
+
+    // A reset, as when a browser tab or a process goes away (actix-web
+    // lets a half-closed connection finish its request; a reset cancels it).
+    client.set_zero_linger().expect("linger");
+    drop(client);
+    assert!(
+        abandoned(app, method).await,
+        "the gateway saw the client leave"
+    );
+    (gate, during)
+}
+
+#[tokio::test]
+async fn a_toggle_whose_client_disconnects_still_invalidates_the_cache() {
+    let app = spawn_app().await;
+    let favorite = app.fake.favorite_ids()[0].clone();
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "MISS");
+    let path = format!("/v1/images/{favorite}/favorite");
+
+    let (gate, during) = change_and_leave(&app, Endpoint::Favorite, "POST", &path).await;
+    gate.release();
+    let after = next_read_after_invalidation(&app).await;
+
+    assert!(during.contains(&favorite), "read before the toggle");
+    assert_eq!(x_cache(&after), "MISS", "the change invalidated the cache");
+    assert!(!after.text().await.expect("body").contains(&favorite));
+    assert_eq!(app.fake.calls(Endpoint::Favorite), 1);
+    assert_eq!(
+        app.fake.calls(Endpoint::Favorites),
+        3,
+        "before, during and after the toggle"
+    );
+    assert_eq!(app.fake.image(&favorite).map(|i| i.favorite), Some(false));
+}
+
+#[tokio::test]
+async fn a_delete_whose_client_disconnects_still_invalidates_the_cache_and_is_recorded() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .http
+        .post(app.url("/v1/images"))
+        .json(&serde_json::json!({"url": "https://example.com/mine.png"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let put = app
+        .http
+        .put(app.url(&format!("/v1/images/{id}/favorite")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(put.status(), 200);
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "MISS");
+    let path = format!("/v1/images/{id}");
+
+    let (gate, during) = change_and_leave(&app, Endpoint::DeleteImage, "DELETE", &path).await;
+    gate.release();
+    let after = next_read_after_invalidation(&app).await;
+
+    assert!(during.contains(&id), "read before the delete");
+    assert_eq!(x_cache(&after), "MISS", "the delete invalidated the cache");
+    assert!(!after.text().await.expect("body").contains(&id));
+    assert!(app.fake.image(&id).is_none(), "deleted at Imgur");
+    assert_eq!(app.fake.calls(Endpoint::Favorites), 3);
+    let uploads: Value = app.get("/v1/uploads").await.json().await.expect("json");
+    let entry = uploads
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item["id"] == id.as_str()))
+        .cloned();
+    assert!(
+        entry.is_some_and(|entry| !entry["deleted_at"].is_null()),
+        "the ledger recorded the deletion: {uploads}"
+    );
+}

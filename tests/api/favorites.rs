@@ -307,26 +307,30 @@ async fn a_failure_without_a_stale_page_is_an_error() {
 async fn a_client_leaving_during_the_fill_does_not_cancel_it_for_others() {
     let app = spawn_app().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
+    let gate = Gate::new();
     app.fake.inject(Fault {
         endpoint: Some(Endpoint::Favorites),
-        kind: FaultKind::Delay(Duration::from_millis(600)),
+        kind: FaultKind::Held(gate.clone(), None),
         times: 1,
     });
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(150))
-        .build()
-        .expect("client");
 
-    let gave_up = impatient.get(app.url("/v1/favorites")).send().await;
-    let patient = app.get("/v1/favorites").await;
+    let impatient = send_on_own_connection(&app, "GET", "/v1/favorites").await;
+    app.fake.wait_for_begun(Endpoint::Favorites, 1).await;
+    reset(impatient);
+    let left = abandoned(&app, "GET").await;
+    let patient = concurrent_reads(&app, 1);
+    let joined = joined_fills(&app, 1).await;
+    gate.release();
+    let patient = patient.await.expect("joined");
 
-    assert!(gave_up.is_err(), "the first client disconnected");
-    assert_eq!(patient.status(), 200);
+    assert!(left, "the first client disconnected");
+    assert_eq!(patient[0].0, 200);
     assert_eq!(
         app.fake.calls(Endpoint::Favorites),
         1,
         "the first fill was finished, not restarted"
     );
+    assert!(joined, "the second read waited for the first one's fill");
 }
 
 #[tokio::test]
@@ -513,9 +517,30 @@ async fn next_read_after_invalidation(app: &TestApp) -> reqwest::Response {
     }
 }
 
+/// Sends `method path` (no body) on a connection of its own, and leaves
+/// the answer unread.
+async fn send_on_own_connection(app: &TestApp, method: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let host = app.address.trim_start_matches("http://");
+    let mut client = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connects");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+    client.write_all(request.as_bytes()).await.expect("sent");
+    client
+}
+
+/// Resets the connection, as when a browser tab or a process goes away
+/// (actix-web lets a half-closed connection finish its request; a reset
+/// cancels it).
+fn reset(client: tokio::net::TcpStream) {
+    client.set_zero_linger().expect("linger");
+    drop(client);
+}
+
 /// Sends `method path` on a connection of its own, waits until the fake
 /// holds its call to `endpoint`, reads the favorites meanwhile (a fill that
-/// reads Imgur before the change), then closes the connection and waits
+/// reads Imgur before the change), then resets the connection and waits
 /// until the gateway saw the client leave; returns the gate holding the
 /// call and the read's body.
 async fn change_and_leave(
@@ -524,28 +549,19 @@ async fn change_and_leave(
     method: &str,
     path: &str,
 ) -> (Gate, String) {
-    use tokio::io::AsyncWriteExt;
     let gate = Gate::new();
     app.fake.inject(Fault {
         endpoint: Some(endpoint),
         kind: FaultKind::Held(gate.clone(), None),
         times: 1,
     });
-    let host = app.address.trim_start_matches("http://");
-    let mut client = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("connects");
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
-    client.write_all(request.as_bytes()).await.expect("sent");
+    let client = send_on_own_connection(app, method, path).await;
     app.fake.wait_for_begun(endpoint, 1).await;
     let during = app.get("/v1/favorites").await;
     assert_eq!(x_cache(&during), "MISS", "a fill during the change");
     let during = during.text().await.expect("body");
 
-    // A reset, as when a browser tab or a process goes away (actix-web
-    // lets a half-closed connection finish its request; a reset cancels it).
-    client.set_zero_linger().expect("linger");
-    drop(client);
+    reset(client);
     assert!(
         abandoned(app, method).await,
         "the gateway saw the client leave"

@@ -54,27 +54,10 @@ pub struct CpuTimes {
 
 impl CpuTimes {
     pub fn now(gateway: u32) -> Result<Self, Error> {
-        let ticks = |pid: &str, fields: [usize; 2]| -> Result<f64, Error> {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-            // Fields after the command name, which may hold spaces.
-            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            let values: Vec<&str> = rest.split_whitespace().collect();
-            let mut sum = 0.0;
-            for field in fields {
-                // `field` counts from 1 as in proc(5); `rest` starts at field 3.
-                let value: f64 = values
-                    .get(field - 3)
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| format!("no field {field} in /proc/{pid}/stat"))?;
-                sum += value;
-            }
-            // USER_HZ is 100 on Linux.
-            Ok(sum / 100.0)
-        };
         Ok(Self {
-            harness: ticks("self", [14, 15])?,
-            finished_children: ticks("self", [16, 17])?,
-            gateway: ticks(&gateway.to_string(), [14, 15])?,
+            harness: cpu_seconds("self", [14, 15])?,
+            finished_children: cpu_seconds("self", [16, 17])?,
+            gateway: cpu_seconds(&gateway.to_string(), [14, 15])?,
         })
     }
 
@@ -86,6 +69,25 @@ impl CpuTimes {
             gateway: self.gateway - earlier.gateway,
         }
     }
+}
+
+/// The sum of two time fields (clock ticks) of `/proc/{pid}/stat`, in seconds.
+fn cpu_seconds(pid: &str, fields: [usize; 2]) -> Result<f64, Error> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let values: Vec<&str> = rest.split_whitespace().collect();
+    let mut sum = 0.0;
+    for field in fields {
+        // `field` counts from 1 as in proc(5); `rest` starts at field 3.
+        let value: f64 = values
+            .get(field - 3)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no field {field} in /proc/{pid}/stat"))?;
+        sum += value;
+    }
+    // USER_HZ is 100 on Linux.
+    Ok(sum / 100.0)
 }
 
 /// A loopback port that was free a moment ago.
@@ -419,6 +421,18 @@ impl NginxProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// CPU time (user + system, seconds) used so far by the master and
+    /// its worker processes (which live as long as it does).
+    pub fn cpu_seconds(&self) -> Result<f64, Error> {
+        let master = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))?;
+        let mut total = cpu_seconds(&master.to_string(), [14, 15])?;
+        for worker in children.split_whitespace() {
+            total += cpu_seconds(worker, [14, 15])?;
+        }
+        Ok(total)
     }
 
     /// nginx's version line (`nginx -v` prints it on stderr).

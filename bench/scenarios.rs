@@ -383,6 +383,9 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
         Ok((CpuTimes::now(gateway.pid())?.since(&before), measured))
     };
     let (g_cpu, g_cpu_run) = cpu_run(&url, &[])?;
+    let nginx_before = proxy.cpu_seconds()?;
+    let (p_cpu, p_cpu_run) = cpu_run(&proxy_url, &[])?;
+    let nginx_cpu = proxy.cpu_seconds()? - nginx_before;
     let (r_cpu, r_cpu_run) = cpu_run(&direct_url, &auth)?;
     let memory = gateway.memory()?;
     drop(proxy);
@@ -395,6 +398,9 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
     let g_gateway_us = per_request(g_cpu.gateway, &g_cpu_run);
     let g_fake_us = per_request(g_cpu.harness, &g_cpu_run);
     let g_oha_us = per_request(g_cpu.finished_children, &g_cpu_run);
+    let p_nginx_us = per_request(nginx_cpu, &p_cpu_run);
+    let p_fake_us = per_request(p_cpu.harness, &p_cpu_run);
+    let p_oha_us = per_request(p_cpu.finished_children, &p_cpu_run);
     let r_fake_us = per_request(r_cpu.harness, &r_cpu_run);
     let r_oha_us = per_request(r_cpu.finished_children, &r_cpu_run);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -434,6 +440,24 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
                 "added <= 0.10 ms",
                 clean && proxy_clean && g1_p50 - p1_p50 <= 0.10,
             ),
+    );
+    b.rows.push(
+        Row::new(
+            NAME,
+            format!("CPU per request, {c} connections, vs nginx proxy"),
+        )
+        .gateway(format!(
+            "{:.0} µs (gateway {g_gateway_us:.0} + fake {g_fake_us:.0} + oha {g_oha_us:.0})",
+            g_gateway_us + g_fake_us + g_oha_us
+        ))
+        .reference(format!(
+            "{:.0} µs (nginx {p_nginx_us:.0} + fake {p_fake_us:.0} + oha {p_oha_us:.0})",
+            p_nginx_us + p_fake_us + p_oha_us
+        ))
+        .ratio_text(format!(
+            "{:.2}x (throughput ratio if CPU-bound)",
+            (p_nginx_us + p_fake_us + p_oha_us) / (g_gateway_us + g_fake_us + g_oha_us)
+        )),
     );
     b.rows.push(
         Row::new(NAME, format!("throughput, {c} connections"))
@@ -488,12 +512,16 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
             summarize("nginx proxy", &p1),
             summarize("direct", &r1),
             format!(
-                "CPU accounting (one more {c}-connection run per side; /proc/<pid>/stat, 10 ms ticks): through the gateway {:.0} req/s used {:.2} of {cores:.0} cores (gateway {:.2} s, fake {:.2} s, oha {:.2} s); direct {:.0} req/s used {:.2} cores (fake {:.2} s, oha {:.2} s)",
+                "CPU accounting (one more {c}-connection run per side; /proc/<pid>/stat, 10 ms ticks): through the gateway {:.0} req/s used {:.2} of {cores:.0} cores (gateway {:.2} s, fake {:.2} s, oha {:.2} s); through the nginx proxy {:.0} req/s used {:.2} cores (nginx {nginx_cpu:.2} s, fake {:.2} s, oha {:.2} s); direct {:.0} req/s used {:.2} cores (fake {:.2} s, oha {:.2} s)",
                 g_cpu_run.rps,
                 used(&g_cpu),
                 g_cpu.gateway,
                 g_cpu.harness,
                 g_cpu.finished_children,
+                p_cpu_run.rps,
+                (nginx_cpu + p_cpu.harness + p_cpu.finished_children) / s.duration.as_secs_f64(),
+                p_cpu.harness,
+                p_cpu.finished_children,
                 r_cpu_run.rps,
                 used(&r_cpu),
                 r_cpu.harness,

@@ -296,6 +296,83 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_misses_share_one_failing_fetch_and_a_stale_page() {
+        let cache = FavoritesCache::new(
+            Duration::ZERO,
+            Duration::from_secs(60),
+            1 << 20,
+            Arc::default(),
+        );
+        let key = || cache.key("demo", 0, FavoritesSort::Newest);
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let failing = |fetches: Arc<AtomicUsize>| {
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Err::<CachedPage, _>(Error::local(ErrorKind::Timeout))
+            }
+        };
+
+        // No page yet: every caller gets the one error.
+        let cold = futures_util::future::join_all(
+            (0..10).map(|_| cache.get_or_fetch(key(), false, failing(fetches.clone()))),
+        )
+        .await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert!(cold.iter().all(|r| matches!(
+            r,
+            Err(Error {
+                kind: ErrorKind::Timeout,
+                ..
+            })
+        )));
+
+        // An expired page: every caller gets it, stale, from one fetch.
+        cache
+            .get_or_fetch(key(), false, || async { Ok(page("[1]")) })
+            .await
+            .expect("filled");
+        let warm = futures_util::future::join_all(
+            (0..10).map(|_| cache.get_or_fetch(key(), false, failing(fetches.clone()))),
+        )
+        .await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        assert!(warm.iter().all(|r| matches!(
+            r,
+            Ok((page, CacheStatus::Stale)) if page.body == Bytes::from_static(b"[1]")
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_fill_that_panics_is_an_error_and_the_next_read_fetches_again() {
+        let cache = FavoritesCache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            1 << 20,
+            Arc::default(),
+        );
+        let key = || cache.key("demo", 0, FavoritesSort::Newest);
+
+        let crashed = cache
+            .get_or_fetch(key(), false, || async {
+                panic!("injected panic in a favorites fetch")
+            })
+            .await;
+        let next = cache
+            .get_or_fetch(key(), false, || async { Ok(page("[2]")) })
+            .await;
+
+        assert!(matches!(
+            crashed,
+            Err(Error {
+                kind: ErrorKind::Unreachable(_),
+                ..
+            })
+        ));
+        assert!(matches!(next, Ok((_, CacheStatus::Miss))));
+    }
+
+    #[tokio::test]
     async fn an_expired_page_is_served_stale_when_imgur_fails() {
         let cache = FavoritesCache::new(
             Duration::ZERO,

@@ -187,7 +187,7 @@ fn method(s: &Settings) -> Vec<String> {
     vec![
         "Everything runs on this machine over loopback; the load generator, the gateway, the fake Imgur (in the harness process, 2 workers, no artificial delay) and nginx share its cores.".into(),
         format!(
-            "Throughput scenarios: `oha` with {} connections (keep-alive), a {} s warm-up of each side, then {} runs of {} s per side, alternating which side goes first; the table shows medians.",
+            "Throughput scenarios: `oha` with {} connections (keep-alive), a {} s warm-up of each side, then {} runs of {} s per side, alternating which side goes first (with three targets, rotating); the table shows medians.",
             s.connections,
             s.warmup.as_secs(),
             s.runs,
@@ -195,6 +195,7 @@ fn method(s: &Settings) -> Vec<String> {
         ),
         "The gateway is the release binary, a fresh process per scenario, with its defaults (one worker per core, `RUST_LOG=info`) in an empty working directory; figures from `/proc/<pid>/status` (VmRSS now, VmHWM peak).".into(),
         "nginx: Debian's package, unprivileged, its own prefix and config (`daemon off`, one worker process per core, `access_log off`, `keepalive_requests 1000000`, `sendfile on`), serving the gateway's exact favorites bytes from a file.".into(),
+        "Pass-through: three targets measured in the same rounds, each round starting one target later: the gateway, nginx as a reverse proxy in front of the same fake (`/v1/images/` to `/3/image/`, `proxy_http_version 1.1`, an upstream `keepalive 256` pool, `proxy_set_header Authorization` with a bearer token of the same account: what a gateway costs without its own work), and the fake called directly with that header.".into(),
         format!(
             "Refresh storm: 1000 concurrent requests right after the gateway's access token expired (the fake issues 4 s tokens for it; the gateway refreshes a token that short-lived in its last 2 s, and the storm starts after that point), the fake's token endpoint delayed 50 ms; {} run(s) with the connections already open (a first identical burst opened them, a second, with a valid token, is the baseline shown for context), one with 1000 new connections, and, for context, one where the fake instead rejects the still-unexpired token (every request gets Imgur's invalid-token 403 first, then the one refresh, then its replay); the client is a reqwest client in the harness.",
             s.storm_runs

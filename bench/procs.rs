@@ -54,27 +54,10 @@ pub struct CpuTimes {
 
 impl CpuTimes {
     pub fn now(gateway: u32) -> Result<Self, Error> {
-        let ticks = |pid: &str, fields: [usize; 2]| -> Result<f64, Error> {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-            // Fields after the command name, which may hold spaces.
-            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            let values: Vec<&str> = rest.split_whitespace().collect();
-            let mut sum = 0.0;
-            for field in fields {
-                // `field` counts from 1 as in proc(5); `rest` starts at field 3.
-                let value: f64 = values
-                    .get(field - 3)
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| format!("no field {field} in /proc/{pid}/stat"))?;
-                sum += value;
-            }
-            // USER_HZ is 100 on Linux.
-            Ok(sum / 100.0)
-        };
         Ok(Self {
-            harness: ticks("self", [14, 15])?,
-            finished_children: ticks("self", [16, 17])?,
-            gateway: ticks(&gateway.to_string(), [14, 15])?,
+            harness: cpu_seconds("self", [14, 15])?,
+            finished_children: cpu_seconds("self", [16, 17])?,
+            gateway: cpu_seconds(&gateway.to_string(), [14, 15])?,
         })
     }
 
@@ -86,6 +69,25 @@ impl CpuTimes {
             gateway: self.gateway - earlier.gateway,
         }
     }
+}
+
+/// The sum of two time fields (clock ticks) of `/proc/{pid}/stat`, in seconds.
+fn cpu_seconds(pid: &str, fields: [usize; 2]) -> Result<f64, Error> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let values: Vec<&str> = rest.split_whitespace().collect();
+    let mut sum = 0.0;
+    for field in fields {
+        // `field` counts from 1 as in proc(5); `rest` starts at field 3.
+        let value: f64 = values
+            .get(field - 3)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no field {field} in /proc/{pid}/stat"))?;
+        sum += value;
+    }
+    // USER_HZ is 100 on Linux.
+    Ok(sum / 100.0)
 }
 
 /// A loopback port that was free a moment ago.
@@ -307,29 +309,55 @@ fn start_perf(pid: u32, data: &Path) -> Result<Child, Error> {
     Ok(perf)
 }
 
-/// nginx serving one file's bytes at `url_path`, as an unprivileged process
-/// (`nobody` when the harness runs as root) with its own prefix and config,
-/// `daemon off`, on loopback, with two worker processes (the gateway's
-/// default is one worker thread per core; this machine's nginx gets the same).
+/// nginx, as an unprivileged process (`nobody` when the harness runs as
+/// root) with its own prefix and config, `daemon off`, on loopback, with one
+/// worker process per core (the gateway's default is one worker thread per
+/// core; this machine's nginx gets the same), serving a [`Site`].
 pub struct NginxProcess {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
 }
 
+/// What the nginx reference serves.
+pub enum Site<'a> {
+    /// One file's bytes at `url_path`.
+    File { url_path: &'a str, body: &'a [u8] },
+    /// A reverse proxy: requests under `prefix` go to `upstream` with
+    /// `prefix` replaced by `upstream_prefix`, over kept-alive HTTP/1.1
+    /// connections, with `Authorization: {authorization}` set (what the
+    /// gateway adds). `probe` is a path under `prefix` that answers 200.
+    Proxy {
+        prefix: &'a str,
+        upstream: std::net::SocketAddr,
+        upstream_prefix: &'a str,
+        authorization: &'a str,
+        probe: &'a str,
+    },
+}
+
 impl NginxProcess {
+    /// nginx serving `body` at `url_path`.
     pub fn start(binary: &Path, url_path: &str, body: &[u8]) -> Result<Self, Error> {
+        Self::serve(binary, &Site::File { url_path, body })
+    }
+
+    /// nginx serving `site`; returns once it answered its first request.
+    pub fn serve(binary: &Path, site: &Site<'_>) -> Result<Self, Error> {
         let dir = tempfile::Builder::new()
             .prefix("pixgate-bench-nginx-")
             .tempdir()?;
         let prefix = dir.path().to_owned();
         let root = prefix.join("root");
-        let file = root.join(url_path.trim_start_matches('/'));
-        std::fs::create_dir_all(file.parent().ok_or("a file path")?)?;
-        std::fs::write(&file, body)?;
+        std::fs::create_dir_all(&root)?;
+        if let Site::File { url_path, body } = site {
+            let file = root.join(url_path.trim_start_matches('/'));
+            std::fs::create_dir_all(file.parent().ok_or("a file path")?)?;
+            std::fs::write(&file, body)?;
+        }
         let port = free_port()?;
         let conf = prefix.join("nginx.conf");
-        std::fs::write(&conf, nginx_conf(&prefix, &root, port))?;
+        std::fs::write(&conf, nginx_conf(&prefix, &root, port, site))?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut command = Command::new(binary);
         command
@@ -352,12 +380,23 @@ impl NginxProcess {
             command.uid(NOBODY).gid(NOBODY);
         }
         let mut child = command.spawn()?;
+        let probe = match site {
+            Site::File { url_path, .. } => url_path,
+            Site::Proxy { probe, .. } => probe,
+        };
         let started = Instant::now();
         loop {
-            match raw_get(port, url_path) {
-                Ok((200, served)) if served == body => break,
+            match raw_get(port, probe) {
+                Ok((200, served)) => match site {
+                    Site::File { body, .. } if served != *body => {
+                        let _ = child.kill();
+                        return Err("nginx answered other bytes".into());
+                    }
+                    _ => break,
+                },
                 Ok((status, _)) => {
-                    return Err(format!("nginx answered {status} or other bytes").into())
+                    let _ = child.kill();
+                    return Err(format!("nginx answered {status} to {probe}").into());
                 }
                 Err(_) if started.elapsed() < START_TIMEOUT => {
                     if let Ok(Some(status)) = child.try_wait() {
@@ -384,6 +423,18 @@ impl NginxProcess {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// CPU time (user + system, seconds) used so far by the master and
+    /// its worker processes (which live as long as it does).
+    pub fn cpu_seconds(&self) -> Result<f64, Error> {
+        let master = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))?;
+        let mut total = cpu_seconds(&master.to_string(), [14, 15])?;
+        for worker in children.split_whitespace() {
+            total += cpu_seconds(worker, [14, 15])?;
+        }
+        Ok(total)
+    }
+
     /// nginx's version line (`nginx -v` prints it on stderr).
     pub fn version(binary: &Path) -> String {
         Command::new(binary)
@@ -403,8 +454,34 @@ impl Drop for NginxProcess {
 
 const NOBODY: u32 = 65534;
 
-fn nginx_conf(prefix: &Path, root: &Path, port: u16) -> String {
+fn nginx_conf(prefix: &Path, root: &Path, port: u16, site: &Site<'_>) -> String {
     let p = prefix.display();
+    let (upstream, location) = match site {
+        Site::File { .. } => (
+            String::new(),
+            "location / {\n            default_type application/json;\n        }".to_owned(),
+        ),
+        Site::Proxy {
+            prefix,
+            upstream,
+            upstream_prefix,
+            authorization,
+            ..
+        } => (
+            // Kept-alive upstream connections, as the gateway's client keeps them.
+            format!(
+                "upstream imgur {{\n        server {upstream};\n        keepalive 256;\n        keepalive_requests 1000000;\n    }}"
+            ),
+            format!(
+                r#"location {prefix} {{
+            proxy_pass http://imgur{upstream_prefix};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "{authorization}";
+        }}"#
+            ),
+        ),
+    };
     format!(
         r#"daemon off;
 pid {p}/nginx.pid;
@@ -423,12 +500,11 @@ http {{
     tcp_nopush on;
     keepalive_timeout 65;
     keepalive_requests 1000000;
+    {upstream}
     server {{
         listen 127.0.0.1:{port};
         root {root};
-        location / {{
-            default_type application/json;
-        }}
+        {location}
     }}
 }}
 "#,

@@ -3,7 +3,7 @@
 //! run's raw figures for the details.
 
 use crate::load::{Load, Measured};
-use crate::procs::{CpuTimes, Error, GatewayOptions, GatewayProcess, Memory, NginxProcess};
+use crate::procs::{CpuTimes, Error, GatewayOptions, GatewayProcess, Memory, NginxProcess, Site};
 use crate::report::{list, median, mib, Row};
 use bytes::Bytes;
 use futures_util::{future, stream, StreamExt};
@@ -165,20 +165,36 @@ impl Bench {
         duration: Duration,
         runs: usize,
     ) -> Result<(Vec<Measured>, Vec<Measured>), Error> {
+        let mut all = self.compare_all(&[gateway, reference], connections, duration, runs)?;
+        let r = all.pop().unwrap_or_default();
+        let g = all.pop().unwrap_or_default();
+        Ok((g, r))
+    }
+
+    /// Warm-up of each target, then `runs` rounds of one measured run of
+    /// each, every round starting one target later, so drift hits all
+    /// alike; the runs of each target, in the order given.
+    fn compare_all(
+        &self,
+        targets: &[(&str, &[String])],
+        connections: usize,
+        duration: Duration,
+        runs: usize,
+    ) -> Result<Vec<Vec<Measured>>, Error> {
         let s = &self.settings;
-        self.load(reference.0, reference.1, connections, s.warmup)?;
-        self.load(gateway.0, gateway.1, connections, s.warmup)?;
-        let (mut g, mut r) = (Vec::new(), Vec::new());
-        for i in 0..runs {
-            if i % 2 == 0 {
-                r.push(self.load(reference.0, reference.1, connections, duration)?);
-                g.push(self.load(gateway.0, gateway.1, connections, duration)?);
-            } else {
-                g.push(self.load(gateway.0, gateway.1, connections, duration)?);
-                r.push(self.load(reference.0, reference.1, connections, duration)?);
+        for (url, headers) in targets.iter().rev() {
+            self.load(url, headers, connections, s.warmup)?;
+        }
+        let mut measured: Vec<Vec<Measured>> = targets.iter().map(|_| Vec::new()).collect();
+        for round in 0..runs {
+            for k in 0..targets.len() {
+                // Round 0 starts with the last target (a reference), as before.
+                let i = (targets.len() - 1 + round + k) % targets.len();
+                let (url, headers) = targets[i];
+                measured[i].push(self.load(url, headers, connections, duration)?);
             }
         }
-        Ok((g, r))
+        Ok(measured)
     }
 
     /// An access token for calling the fake directly, from its token
@@ -305,7 +321,9 @@ pub async fn favorites(b: &mut Bench) -> Result<(), Error> {
 }
 
 /// `GET /v1/images/{id}`, not cached, against the same request sent
-/// straight to the fake with a bearer token.
+/// straight to the fake with a bearer token, and through nginx as a
+/// reverse proxy in front of the same fake that injects the same
+/// `Authorization` header (what a gateway minus its own work costs).
 pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
     const NAME: &str = "`GET /v1/images/{id}` pass-through";
     let token = b.direct_token().await?;
@@ -316,10 +334,28 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
         .first()
         .cloned()
         .ok_or("the fake has no image")?;
-    let url = gateway.url(&format!("/v1/images/{id}"));
+    let path = format!("/v1/images/{id}");
+    let url = gateway.url(&path);
     let direct_url = format!("{}/3/image/{id}", b.fake.base_url());
     let auth = vec![format!("Authorization: Bearer {token}")];
+    let fake_addr: std::net::SocketAddr =
+        b.fake.base_url().trim_start_matches("http://").parse()?;
+    let bearer = format!("Bearer {token}");
+    let proxy = blocking(|| {
+        NginxProcess::serve(
+            &b.nginx,
+            &Site::Proxy {
+                prefix: "/v1/images/",
+                upstream: fake_addr,
+                upstream_prefix: "/3/image/",
+                authorization: &bearer,
+                probe: &path,
+            },
+        )
+    })?;
+    let proxy_url = proxy.url(&path);
     b.http.get(&url).send().await?.error_for_status()?;
+    b.http.get(&proxy_url).send().await?.error_for_status()?;
     b.http
         .get(&direct_url)
         .bearer_auth(&token)
@@ -327,20 +363,19 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
         .await?
         .error_for_status()?;
     let s = &b.settings;
-    let (g, r) = b.compare(
-        (&url, &[]),
-        (&direct_url, &auth),
-        s.connections,
-        s.duration,
-        s.runs,
-    )?;
-    let (g1, r1) = b.compare(
-        (&url, &[]),
-        (&direct_url, &auth),
-        1,
-        s.unloaded_duration,
-        s.runs,
-    )?;
+    let targets: [(&str, &[String]); 3] = [(&url, &[]), (&proxy_url, &[]), (&direct_url, &auth)];
+    let mut runs = b.compare_all(&targets, s.connections, s.duration, s.runs)?;
+    let (r, p, g) = (
+        runs.pop().unwrap_or_default(),
+        runs.pop().unwrap_or_default(),
+        runs.pop().unwrap_or_default(),
+    );
+    let mut runs = b.compare_all(&targets, 1, s.unloaded_duration, s.runs)?;
+    let (r1, p1, g1) = (
+        runs.pop().unwrap_or_default(),
+        runs.pop().unwrap_or_default(),
+        runs.pop().unwrap_or_default(),
+    );
     // Where the CPU goes, per request, in one more run of each side.
     let cpu_run = |url: &str, headers: &[String]| -> Result<(CpuTimes, Measured), Error> {
         let before = CpuTimes::now(gateway.pid())?;
@@ -348,26 +383,82 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
         Ok((CpuTimes::now(gateway.pid())?.since(&before), measured))
     };
     let (g_cpu, g_cpu_run) = cpu_run(&url, &[])?;
+    let nginx_before = proxy.cpu_seconds()?;
+    let (p_cpu, p_cpu_run) = cpu_run(&proxy_url, &[])?;
+    let nginx_cpu = proxy.cpu_seconds()? - nginx_before;
     let (r_cpu, r_cpu_run) = cpu_run(&direct_url, &auth)?;
     let memory = gateway.memory()?;
+    drop(proxy);
     gateway.stop();
 
     let c = b.settings.connections;
     let clean = failed(&g) == 0 && failed(&g1) == 0;
+    let proxy_clean = failed(&p) == 0 && failed(&p1) == 0;
     let per_request = |cpu: f64, m: &Measured| cpu * 1e6 / (m.ok + m.failed).max(1) as f64;
     let g_gateway_us = per_request(g_cpu.gateway, &g_cpu_run);
     let g_fake_us = per_request(g_cpu.harness, &g_cpu_run);
     let g_oha_us = per_request(g_cpu.finished_children, &g_cpu_run);
+    let p_nginx_us = per_request(nginx_cpu, &p_cpu_run);
+    let p_fake_us = per_request(p_cpu.harness, &p_cpu_run);
+    let p_oha_us = per_request(p_cpu.finished_children, &p_cpu_run);
     let r_fake_us = per_request(r_cpu.harness, &r_cpu_run);
     let r_oha_us = per_request(r_cpu.finished_children, &r_cpu_run);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let used = |cpu: &CpuTimes| {
         (cpu.gateway + cpu.harness + cpu.finished_children) / s.duration.as_secs_f64()
     };
-    let (g_rps, r_rps) = (med(&g, |m| m.rps), med(&r, |m| m.rps));
-    let (g_p50, r_p50) = (med(&g, |m| m.p50_ms), med(&r, |m| m.p50_ms));
+    let (g_rps, p_rps, r_rps) = (med(&g, |m| m.rps), med(&p, |m| m.rps), med(&r, |m| m.rps));
+    let (g_p50, p_p50, r_p50) = (
+        med(&g, |m| m.p50_ms),
+        med(&p, |m| m.p50_ms),
+        med(&r, |m| m.p50_ms),
+    );
     let (g_p99, r_p99) = (med(&g, |m| m.p99_ms), med(&r, |m| m.p99_ms));
-    let (g1_p50, r1_p50) = (med(&g1, |m| m.p50_ms), med(&r1, |m| m.p50_ms));
+    let (g1_p50, p1_p50, r1_p50) = (
+        med(&g1, |m| m.p50_ms),
+        med(&p1, |m| m.p50_ms),
+        med(&r1, |m| m.p50_ms),
+    );
+    b.rows.push(
+        Row::new(NAME, format!("throughput, {c} connections, vs nginx proxy"))
+            .gateway(format!("{g_rps:.0} req/s"))
+            .reference(format!(
+                "{p_rps:.0} req/s (nginx reverse proxy to the fake)"
+            ))
+            .ratio_of(g_rps, p_rps)
+            .target(
+                ">= 0.80x nginx proxy",
+                clean && proxy_clean && g_rps >= 0.8 * p_rps,
+            ),
+    );
+    b.rows.push(
+        Row::new(NAME, "p50 latency, 1 connection, vs nginx proxy")
+            .gateway(format!("{g1_p50:.3} ms"))
+            .reference(format!("{p1_p50:.3} ms (nginx reverse proxy)"))
+            .ratio_text(format!("+{:.3} ms", g1_p50 - p1_p50))
+            .target(
+                "added <= 0.10 ms",
+                clean && proxy_clean && g1_p50 - p1_p50 <= 0.10,
+            ),
+    );
+    b.rows.push(
+        Row::new(
+            NAME,
+            format!("CPU per request, {c} connections, vs nginx proxy"),
+        )
+        .gateway(format!(
+            "{:.0} µs (gateway {g_gateway_us:.0} + fake {g_fake_us:.0} + oha {g_oha_us:.0})",
+            g_gateway_us + g_fake_us + g_oha_us
+        ))
+        .reference(format!(
+            "{:.0} µs (nginx {p_nginx_us:.0} + fake {p_fake_us:.0} + oha {p_oha_us:.0})",
+            p_nginx_us + p_fake_us + p_oha_us
+        ))
+        .ratio_text(format!(
+            "{:.2}x (throughput ratio if CPU-bound)",
+            (p_nginx_us + p_fake_us + p_oha_us) / (g_gateway_us + g_fake_us + g_oha_us)
+        )),
+    );
     b.rows.push(
         Row::new(NAME, format!("throughput, {c} connections"))
             .gateway(format!("{g_rps:.0} req/s"))
@@ -378,7 +469,7 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
     b.rows.push(
         Row::new(NAME, format!("p50 latency, {c} connections"))
             .gateway(format!("{g_p50:.3} ms"))
-            .reference(format!("{r_p50:.3} ms"))
+            .reference(format!("{r_p50:.3} ms (direct); nginx proxy {p_p50:.3} ms"))
             .ratio_text(format!("+{:.3} ms", g_p50 - r_p50))
             .target("added <= 0.15 ms", clean && g_p50 - r_p50 <= 0.15),
     );
@@ -391,7 +482,7 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
     b.rows.push(
         Row::new(NAME, "p50 latency, 1 connection (no queueing)")
             .gateway(format!("{g1_p50:.3} ms"))
-            .reference(format!("{r1_p50:.3} ms"))
+            .reference(format!("{r1_p50:.3} ms (direct)"))
             .ratio_text(format!("+{:.3} ms", g1_p50 - r1_p50)),
     );
     b.rows.push(
@@ -414,17 +505,23 @@ pub async fn passthrough(b: &mut Bench) -> Result<(), Error> {
         vec![
             format!("{c} connections:"),
             summarize("pixgate", &g),
+            summarize("nginx proxy", &p),
             summarize("direct", &r),
             "1 connection:".into(),
             summarize("pixgate", &g1),
+            summarize("nginx proxy", &p1),
             summarize("direct", &r1),
             format!(
-                "CPU accounting (one more {c}-connection run per side; /proc/<pid>/stat, 10 ms ticks): through the gateway {:.0} req/s used {:.2} of {cores:.0} cores (gateway {:.2} s, fake {:.2} s, oha {:.2} s); direct {:.0} req/s used {:.2} cores (fake {:.2} s, oha {:.2} s)",
+                "CPU accounting (one more {c}-connection run per side; /proc/<pid>/stat, 10 ms ticks): through the gateway {:.0} req/s used {:.2} of {cores:.0} cores (gateway {:.2} s, fake {:.2} s, oha {:.2} s); through the nginx proxy {:.0} req/s used {:.2} cores (nginx {nginx_cpu:.2} s, fake {:.2} s, oha {:.2} s); direct {:.0} req/s used {:.2} cores (fake {:.2} s, oha {:.2} s)",
                 g_cpu_run.rps,
                 used(&g_cpu),
                 g_cpu.gateway,
                 g_cpu.harness,
                 g_cpu.finished_children,
+                p_cpu_run.rps,
+                (nginx_cpu + p_cpu.harness + p_cpu.finished_children) / s.duration.as_secs_f64(),
+                p_cpu.harness,
+                p_cpu.finished_children,
                 r_cpu_run.rps,
                 used(&r_cpu),
                 r_cpu.harness,

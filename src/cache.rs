@@ -1,25 +1,36 @@
 //! The favorites cache: pages of the account's favorites, pre-serialized
 //! with their ETag, bounded in bytes.
 //!
-//! Fills go through moka's `and_try_compute_with`, which runs one compute at
-//! a time per key: the first caller fetches, every caller queued behind it
-//! finds the fresh page and fetches nothing, so concurrent misses for one
-//! key make one upstream call. Each fill runs in a spawned task so a client
-//! that disconnects while it leads the fill cannot cancel it for the callers
-//! waiting behind it.
+//! # Who owns what
+//! moka owns the pages (its own sharded locks); [`Flights`] owns the fills
+//! in progress. A miss joins the fill running for its key or starts one, in
+//! a spawned task: concurrent misses for one key make one upstream call and
+//! share its outcome, success or failure (moka's own coalescing would hand
+//! an error to the leader only and let every waiter fetch again in turn).
+//! Because the fill runs in its own task, a client that disconnects cancels
+//! nothing for the callers waiting with it. No other lock is needed: a
+//! fill's outcome reaches its waiters through the flight, and its page
+//! reaches later readers through moka.
 //!
+//! # Freshness
 //! Entries live for `ttl + stale_grace`: past `ttl` a page is refetched, but
-//! if Imgur fails meanwhile the old page is served as `STALE`.
+//! if Imgur fails meanwhile the old page is served as `STALE` to every
+//! caller of that one fill. A `Cache-Control: no-cache` read (`force`) has
+//! fills of its own (it never joins a plain fill that may have started
+//! before it) and is never answered from the cache while Imgur answers: an
+//! error Imgur sent is passed on; only when Imgur did not answer at all (a
+//! timeout, a refused connection) does it fall back to a page within grace.
 //!
-//! Invalidation bumps a generation that is part of every key, so a fill
-//! that started before a favorite change cannot put its old page back.
+//! Invalidation bumps a generation that is part of every key (and so of
+//! every fill's key), so a fill that started before a favorite change
+//! cannot put its old page back, and no caller after the change joins it.
 
+use crate::flight::{Flights, Role};
 use crate::imgur::{Error, ErrorKind, RateLimits};
 use crate::metrics::{CacheEvent, Metrics};
 use crate::model::FavoritesSort;
 use bytes::Bytes;
 use moka::future::Cache;
-use moka::ops::compute::{CompResult, Op};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,11 +110,21 @@ impl CacheStatus {
     }
 }
 
-/// The favorites cache; cheap to share behind `web::Data`.
+/// What one fill gave its callers: the page and how it was obtained (as the
+/// caller that started the fill sees it), or the error.
+type Fill = Result<(Arc<CachedPage>, CacheStatus), Error>;
+
+/// A fill's key: the page, and whether it is a `no-cache` fill.
+type FillKey = (PageKey, bool);
+
+/// The favorites cache; cheap to clone (clones share the pages, the fills
+/// and the generation).
+#[derive(Clone)]
 pub struct FavoritesCache {
     pages: Cache<PageKey, Arc<CachedPage>>,
+    fills: Flights<FillKey, Fill>,
     ttl: Duration,
-    generation: AtomicU64,
+    generation: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
 }
 
@@ -130,8 +151,9 @@ impl FavoritesCache {
             .build();
         Self {
             pages,
+            fills: Flights::default(),
             ttl,
-            generation: AtomicU64::new(0),
+            generation: Arc::default(),
             metrics,
         }
     }
@@ -156,9 +178,11 @@ impl FavoritesCache {
         }
     }
 
-    /// The page for `key`: fresh from the cache, or fetched with `fetch`
-    /// (always when `force`), or stale when the fetch fails with an
-    /// upstream failure and an expired page is still within its grace.
+    /// The page for `key`: fresh from the cache, or fetched with `fetch` by
+    /// the one fill running for the key (always when `force`, a `no-cache`
+    /// read), or stale when that fill fails with an upstream failure and an
+    /// expired page is still within its grace (for `force`, only when Imgur
+    /// did not answer at all).
     pub async fn get_or_fetch<F, Fut>(
         &self,
         key: PageKey,
@@ -178,52 +202,54 @@ impl FavoritesCache {
                 }
             }
         }
+        let fill_key = (key.clone(), force);
         let pages = self.pages.clone();
         let span = tracing::Span::current();
-        let fill = tokio::spawn(async move {
-            pages
-                .entry(key)
-                .and_try_compute_with(|existing| async move {
-                    let existing = existing.map(|entry| entry.into_value());
-                    if let Some(page) = &existing {
-                        if !force && page.fetched_at.elapsed() < ttl {
-                            return Ok(Op::Nop);
-                        }
+        let fill = move || {
+            async move {
+                let existing = pages.get(&key).await;
+                if let Some(page) = &existing {
+                    // A fill for this key finished between the check
+                    // above and this one.
+                    if !force && page.fetched_at.elapsed() < ttl {
+                        return Ok((Arc::clone(page), CacheStatus::Hit));
                     }
-                    match fetch().await {
-                        Ok(page) => Ok(Op::Put(Arc::new(page))),
-                        Err(e) if existing.is_some() && e.is_upstream_failure() => {
+                }
+                match fetch().await {
+                    Ok(page) => {
+                        let page = Arc::new(page);
+                        pages.insert(key, Arc::clone(&page)).await;
+                        Ok((page, CacheStatus::Miss))
+                    }
+                    Err(e) if may_serve_stale(&e, force) => match existing {
+                        Some(page) => {
                             tracing::warn!(error = %e, "Imgur failed; serving the stale favorites page");
-                            Ok(Op::Nop)
+                            Ok((page, CacheStatus::Stale))
                         }
-                        Err(e) => Err(e),
-                    }
-                })
-                .await
-        }.instrument(span));
-        let outcome = fill.await.map_err(|join| {
-            tracing::error!(error = %join, "favorites cache fill failed");
-            Error::local(ErrorKind::Unreachable(
-                "the favorites fetch failed unexpectedly".into(),
-            ))
-        })??;
-        let result = match outcome {
-            CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
-                Ok((entry.into_value(), CacheStatus::Miss))
+                        None => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             }
-            CompResult::Unchanged(entry) => {
-                let page = entry.into_value();
-                let status = if !force && page.fetched_at.elapsed() < ttl {
-                    CacheStatus::Hit
-                } else {
-                    CacheStatus::Stale
-                };
-                Ok((page, status))
-            }
-            CompResult::StillNone(_) | CompResult::Removed(_) => Err(Error::local(
-                ErrorKind::Unreachable("the favorites page vanished from the cache".into()),
-            )),
+            .instrument(span)
         };
+        let (outcome, role) = self.fills.join(fill_key, fill);
+        if role == Role::Joined {
+            self.metrics.cache(CacheEvent::Joined);
+        }
+        let outcome = outcome.await;
+        let result = outcome.unwrap_or_else(|crashed| {
+            tracing::error!(error = %crashed, "favorites cache fill failed");
+            Err(Error::local(ErrorKind::Unreachable(
+                "the favorites fetch failed unexpectedly".into(),
+            )))
+        });
+        // The callers that joined a fill which fetched got a page they did
+        // not fetch themselves: a hit, like a read just after the fill.
+        let result = result.map(|(page, status)| match (status, role) {
+            (CacheStatus::Miss, Role::Joined) => (page, CacheStatus::Hit),
+            (status, _) => (page, status),
+        });
         if let Ok((_, status)) = &result {
             self.metrics.cache(match status {
                 CacheStatus::Hit => CacheEvent::Hit,
@@ -239,6 +265,13 @@ impl FavoritesCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.pages.invalidate_all();
     }
+}
+
+/// Whether a fill that failed with `e` may answer an expired page: when
+/// Imgur is failing, and for a `no-cache` read only when Imgur did not
+/// answer at all (it asked for Imgur's answer, and Imgur gave one).
+fn may_serve_stale(e: &Error, force: bool) -> bool {
+    e.is_upstream_failure() && !(force && e.upstream_status.is_some())
 }
 
 #[cfg(test)]
@@ -282,6 +315,83 @@ mod tests {
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         assert_eq!(misses, 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_failing_fetch_and_a_stale_page() {
+        let cache = FavoritesCache::new(
+            Duration::ZERO,
+            Duration::from_secs(60),
+            1 << 20,
+            Arc::default(),
+        );
+        let key = || cache.key("demo", 0, FavoritesSort::Newest);
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let failing = |fetches: Arc<AtomicUsize>| {
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Err::<CachedPage, _>(Error::local(ErrorKind::Timeout))
+            }
+        };
+
+        // No page yet: every caller gets the one error.
+        let cold = futures_util::future::join_all(
+            (0..10).map(|_| cache.get_or_fetch(key(), false, failing(fetches.clone()))),
+        )
+        .await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert!(cold.iter().all(|r| matches!(
+            r,
+            Err(Error {
+                kind: ErrorKind::Timeout,
+                ..
+            })
+        )));
+
+        // An expired page: every caller gets it, stale, from one fetch.
+        cache
+            .get_or_fetch(key(), false, || async { Ok(page("[1]")) })
+            .await
+            .expect("filled");
+        let warm = futures_util::future::join_all(
+            (0..10).map(|_| cache.get_or_fetch(key(), false, failing(fetches.clone()))),
+        )
+        .await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        assert!(warm.iter().all(|r| matches!(
+            r,
+            Ok((page, CacheStatus::Stale)) if page.body == Bytes::from_static(b"[1]")
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_fill_that_panics_is_an_error_and_the_next_read_fetches_again() {
+        let cache = FavoritesCache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            1 << 20,
+            Arc::default(),
+        );
+        let key = || cache.key("demo", 0, FavoritesSort::Newest);
+
+        let crashed = cache
+            .get_or_fetch(key(), false, || async {
+                panic!("injected panic in a favorites fetch")
+            })
+            .await;
+        let next = cache
+            .get_or_fetch(key(), false, || async { Ok(page("[2]")) })
+            .await;
+
+        assert!(matches!(
+            crashed,
+            Err(Error {
+                kind: ErrorKind::Unreachable(_),
+                ..
+            })
+        ));
+        assert!(matches!(next, Ok((_, CacheStatus::Miss))));
     }
 
     #[tokio::test]

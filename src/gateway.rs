@@ -247,45 +247,50 @@ impl Gateway {
     }
 
     /// Deletes by id (user mode, or an anonymous upload the ledger knows) or
-    /// deletehash, and records the deletion in the ledger.
+    /// deletehash, and records the deletion in the ledger. Both finish, and
+    /// the favorites cache is invalidated, even if the client goes away.
     pub async fn delete_image(&self, id: &ImageId) -> Result<Deleted, Error> {
         let (target, entry) = self.change_key(ItemKind::Image, id.as_str()).await;
         let target = ImageId::parse(&target).unwrap_or_else(|_| id.clone());
-        let reply = self
-            .changing_favorites(self.imgur.delete_image(&target))
-            .await?;
-        let ledger = match entry {
-            Some(entry) => Some(self.ledger.mark_deleted(ItemKind::Image, &entry.id).await),
-            None => None,
-        };
-        Ok(Deleted { reply, ledger })
+        let (imgur, ledger) = (self.imgur.clone(), self.ledger.clone());
+        self.changing_favorites_to_the_end(async move {
+            let reply = imgur.delete_image(&target).await?;
+            let ledger = match entry {
+                Some(entry) => Some(ledger.mark_deleted(ItemKind::Image, &entry.id).await),
+                None => None,
+            };
+            Ok(Deleted { reply, ledger })
+        })
+        .await
     }
 
     /// Makes the favorite state `favorited`, whatever it was: reads it as
     /// the user, and toggles only when it differs (Imgur only offers a
     /// toggle). In anonymous mode nothing reaches Imgur.
     pub async fn set_favorite(&self, id: &ImageId, favorited: bool) -> Result<Reply<bool>, Error> {
-        self.changing_favorites(async {
-            let image = self.imgur.image_as_user(id).await?;
+        let (imgur, id) = (self.imgur.clone(), id.clone());
+        self.changing_favorites_to_the_end(async move {
+            let image = imgur.image_as_user(&id).await?;
             if imgur::image_is_favorite(&image.data) == Some(favorited) {
                 return Ok(Reply {
                     data: favorited,
                     rate_limits: image.rate_limits,
                 });
             }
-            let toggled = self.imgur.toggle_favorite(id).await?;
+            let toggled = imgur.toggle_favorite(&id).await?;
             if toggled.data == favorited {
                 return Ok(toggled);
             }
             // The state changed under us between the read and the toggle.
-            self.imgur.toggle_favorite(id).await
+            imgur.toggle_favorite(&id).await
         })
         .await
     }
 
     /// Imgur's native toggle; returns the new state.
     pub async fn toggle_favorite(&self, id: &ImageId) -> Result<Reply<bool>, Error> {
-        self.changing_favorites(self.imgur.toggle_favorite(id))
+        let (imgur, id) = (self.imgur.clone(), id.clone());
+        self.changing_favorites_to_the_end(async move { imgur.toggle_favorite(&id).await })
             .await
     }
 
@@ -317,13 +322,51 @@ impl Gateway {
         (deletehash.unwrap_or_else(|| key.to_owned()), entry)
     }
 
+    /// Runs a change to the favorites in a task of its own and invalidates
+    /// the cache before it and when the task ends (however it ends: a guard
+    /// in the task does it). A client that goes away drops only the wait:
+    /// the change reaches Imgur or fails, and no page a concurrent fill read
+    /// before it stays cached (issue 11, problem 11).
+    async fn changing_favorites_to_the_end<T>(
+        &self,
+        change: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+    {
+        self.favorites.invalidate();
+        let after = InvalidateOnDrop(self.favorites.clone());
+        let task = tokio::spawn(async move {
+            let _after = after;
+            change.await
+        });
+        task.await.unwrap_or_else(|crashed| {
+            tracing::error!(error = %crashed, "a favorites change failed unexpectedly");
+            Err(Error::local(ErrorKind::Unreachable(
+                "the change failed unexpectedly".into(),
+            )))
+        })
+    }
+
     /// Runs a change to the favorites and invalidates the cache before and
-    /// after it, so neither a concurrent fill nor a cancelled request leaves
-    /// an old page behind.
+    /// after it, so a concurrent fill leaves no old page behind; a request
+    /// cancelled midway skips the second invalidation (login and logout
+    /// still use this; changes of favorites use
+    /// [`Gateway::changing_favorites_to_the_end`]).
     async fn changing_favorites<T>(&self, change: impl std::future::Future<Output = T>) -> T {
         self.favorites.invalidate();
         let result = change.await;
         self.favorites.invalidate();
         result
+    }
+}
+
+/// Invalidates the favorites cache when dropped: at the end of a favorites
+/// change's task, whether it finished, panicked or was dropped.
+struct InvalidateOnDrop(FavoritesCache);
+
+impl Drop for InvalidateOnDrop {
+    fn drop(&mut self) {
+        self.0.invalidate();
     }
 }

@@ -18,6 +18,7 @@
 //! | [`api`] | edge checks, routes, handlers, OpenAPI, errors |
 //! | [`gateway`] | the operations the API offers (albums in `gateway/albums.rs`) |
 //! | [`cache`] | the favorites cache |
+//! | [`flight`] | single flight: one shared run, success or failure, per key |
 //! | [`imgur`] | Imgur client, token manager, token file, wire format, credit guard |
 //! | [`ledger`] | the upload ledger (SQLite): every upload and album made |
 //! | [`metrics`] | Prometheus metrics |
@@ -35,6 +36,7 @@ pub mod demo;
 pub mod fake_flickr;
 pub mod fake_imgur;
 pub mod flickr;
+pub mod flight;
 pub mod gateway;
 pub mod imgur;
 pub mod ledger;

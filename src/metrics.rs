@@ -21,6 +21,7 @@ const LOW_RATE_LIMIT: f64 = 0.10;
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
+    http_abandoned: IntCounterVec,
     http_duration: HistogramVec,
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
@@ -42,6 +43,10 @@ pub enum CacheEvent {
     Miss,
     Stale,
     Eviction,
+    /// A read that waited for the fill already running for its page
+    /// instead of starting one (counted when it starts waiting; its answer
+    /// is counted as a hit or stale besides).
+    Joined,
 }
 
 impl Default for Metrics {
@@ -106,6 +111,11 @@ impl Metrics {
                 "Requests answered, by route, method and status",
                 &["route", "method", "status"],
             ),
+            http_abandoned: counter(
+                "http_requests_abandoned_total",
+                "Requests whose client went away before the answer, by method",
+                &["method"],
+            ),
             http_duration: histogram(
                 "http_request_duration_seconds",
                 "Time to answer a request, by route and method",
@@ -128,7 +138,7 @@ impl Metrics {
             ),
             cache_events: counter(
                 "favorites_cache_events_total",
-                "Favorites cache hits, misses, stale answers and evictions",
+                "Favorites cache hits, misses, stale answers, evictions, and reads that joined a running fill",
                 &["event"],
             ),
             rate_limit_remaining: gauge,
@@ -154,6 +164,11 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// A request whose client went away before it was answered.
+    pub fn http_request_abandoned(&self, method: &str) {
+        self.http_abandoned.with_label_values(&[method]).inc();
+    }
+
     /// One call to Imgur; `status` is the HTTP status or a failure kind.
     pub fn upstream_call(&self, endpoint: &str, status: &str, elapsed: Duration) {
         self.upstream_requests
@@ -175,6 +190,7 @@ impl Metrics {
             CacheEvent::Miss => "miss",
             CacheEvent::Stale => "stale",
             CacheEvent::Eviction => "eviction",
+            CacheEvent::Joined => "joined",
         };
         self.cache_events.with_label_values(&[label]).inc();
     }

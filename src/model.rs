@@ -89,7 +89,7 @@ pub struct ImageUpdate {
 }
 
 impl ImageUpdate {
-    /// Longest title or description accepted, in bytes.
+    /// Longest title or description accepted, in characters.
     pub const MAX_FIELD_LEN: usize = 64 * 1024;
 
     pub fn new(title: Option<String>, description: Option<String>) -> Result<Self, InvalidInput> {
@@ -98,19 +98,30 @@ impl ImageUpdate {
                 "send at least one of \"title\" and \"description\"".into(),
             ));
         }
-        for (name, value) in [("title", &title), ("description", &description)] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.len() > Self::MAX_FIELD_LEN)
-            {
-                return Err(InvalidInput(format!(
-                    "\"{name}\" is longer than {} bytes",
-                    Self::MAX_FIELD_LEN
-                )));
-            }
-        }
+        check_text_fields(&title, &description)?;
         Ok(Self { title, description })
     }
+}
+
+/// Refuses a title or description longer than [`ImageUpdate::MAX_FIELD_LEN`]
+/// characters. Characters, not bytes: the OpenAPI `maxLength` a client
+/// validates against counts characters.
+fn check_text_fields(
+    title: &Option<String>,
+    description: &Option<String>,
+) -> Result<(), InvalidInput> {
+    for (name, value) in [("title", title), ("description", description)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > ImageUpdate::MAX_FIELD_LEN)
+        {
+            return Err(InvalidInput(format!(
+                "\"{name}\" is longer than {} characters",
+                ImageUpdate::MAX_FIELD_LEN
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// An Imgur album id or an anonymous album's deletehash: the same rules as
@@ -184,17 +195,7 @@ impl AlbumFields {
         cover: Option<String>,
         image_ids: Option<Vec<String>>,
     ) -> Result<Self, InvalidInput> {
-        for (name, value) in [("title", &title), ("description", &description)] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.len() > ImageUpdate::MAX_FIELD_LEN)
-            {
-                return Err(InvalidInput(format!(
-                    "\"{name}\" is longer than {} bytes",
-                    ImageUpdate::MAX_FIELD_LEN
-                )));
-            }
-        }
+        check_text_fields(&title, &description)?;
         let cover = cover
             .map(|c| {
                 ImageId::parse(&c).map_err(|_| {
@@ -397,6 +398,16 @@ mod tests {
         assert!(ImageUpdate::new(None, None).is_err());
         assert!(ImageUpdate::new(Some("t".into()), None).is_ok());
         assert!(ImageUpdate::new(None, Some("x".repeat(ImageUpdate::MAX_FIELD_LEN + 1))).is_err());
+    }
+
+    #[test]
+    fn a_text_field_is_measured_in_characters_as_its_schema_says() {
+        // Two bytes each in UTF-8: within maxLength, over it in bytes.
+        let accented = "\u{e9}".repeat(ImageUpdate::MAX_FIELD_LEN);
+        assert!(ImageUpdate::new(Some(accented.clone()), None).is_ok());
+        assert!(AlbumFields::new(Some(accented), None, None, None, None).is_ok());
+        let over = "\u{e9}".repeat(ImageUpdate::MAX_FIELD_LEN + 1);
+        assert!(ImageUpdate::new(Some(over), None).is_err());
     }
 
     proptest::proptest! {

@@ -148,7 +148,10 @@ pub async fn record_metrics(
     let started = Instant::now();
     let method = req.method().clone();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let response = next.call(req).await?;
+    let abandoned = Abandoned(metrics.clone().map(|m| (m, method.clone())));
+    let response = next.call(req).await;
+    abandoned.answered();
+    let response = response?;
     if let Some(metrics) = metrics {
         // After routing the pattern is an index lookup; before, a regex match.
         let route = response.request().match_pattern();
@@ -160,6 +163,28 @@ pub async fn record_metrics(
         );
     }
     Ok(response)
+}
+
+/// Counts a request whose future is dropped before it was answered: the
+/// client went away and actix-web cancelled the handler (work that must
+/// finish runs in tasks of its own, see `Gateway`). By method only: the
+/// route pattern is known only to the request, which must not be cloned
+/// before routing.
+struct Abandoned(Option<(web::Data<Metrics>, Method)>);
+
+impl Abandoned {
+    /// The request was answered (or failed): nothing to count.
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some((metrics, method)) = self.0.take() {
+            metrics.http_request_abandoned(method.as_str());
+        }
+    }
 }
 
 /// Serves HEAD like GET; actix-http leaves the body out of HEAD answers.

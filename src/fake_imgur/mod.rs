@@ -58,7 +58,8 @@
 //! [`FakeImgur::set_rotation_invalidates_old`], [`FakeImgur::issue_code`],
 //! [`FakeImgur::issue_pin`]. Login: [`FakeImgur::set_redirect_url`],
 //! [`FakeImgur::set_consent`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
-//! (every error shape Imgur has been seen to send, the regional block included).
+//! (every error shape Imgur has been seen to send, the regional block included;
+//! `Late` and `Held` answer one after a while or once a [`Gate`] is released).
 //! Budget: [`FakeImgur::set_rate_remaining`]. Data: [`FakeImgur::seed_images`],
 //! [`FakeImgur::seed_album`], [`FakeImgur::set_video_album_bug`]. Inspection:
 //! [`FakeImgur::calls`], [`FakeImgur::begun`], [`FakeImgur::wait_for_begun`],
@@ -312,6 +313,51 @@ pub enum FaultKind {
     /// what Imgur answers networks and regions it blocks, with `CDN-Error: yes`
     /// when `cdn_error`.
     Blocked { status: u16, cdn_error: bool },
+    /// Wait this long, then answer the inner fault: "Imgur fails every call
+    /// after N ms" is `Late(n, Box::new(ServerError(503)))` with
+    /// `times: usize::MAX`.
+    Late(Duration, Box<FaultKind>),
+    /// Hold the request until the gate is released (or at once if it was
+    /// released already), then answer the inner fault, or normally when
+    /// `None`. The request counts in [`FakeImgur::begun`] and
+    /// [`FakeImgur::calls`] while it is held, so a test can await its
+    /// arrival; if the client goes away meanwhile, nothing is answered and
+    /// nothing changes.
+    Held(Gate, Option<Box<FaultKind>>),
+}
+
+/// Holds the requests of a [`FaultKind::Held`] fault until a test calls
+/// [`Gate::release`]. Clones share the gate.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    open: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Self {
+            open: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+
+    /// Lets every held request, and every later one, through.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Waits until the gate is released.
+    pub(crate) async fn passed(&self) {
+        let mut open = self.open.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = open.wait_for(|open| *open).await;
+    }
 }
 
 impl FakeImgur {

@@ -239,6 +239,7 @@ async fn dispatch(
         (rate, state.take_fault(endpoint))
     };
     tracing::debug!(?endpoint, %method, %path, fault = ?fault, "fake Imgur request");
+    let fault = wait_out(fault).await;
 
     let ctx = Ctx {
         path: &path,
@@ -273,6 +274,24 @@ async fn dispatch(
         wire::add_rate_headers(&mut response, &rate, method == "POST");
     }
     response
+}
+
+/// Waits out a `Late` or `Held` fault and returns the fault to answer
+/// after it (`None`: the normal answer); any other fault as it is.
+async fn wait_out(mut fault: Option<FaultKind>) -> Option<FaultKind> {
+    loop {
+        match fault {
+            Some(FaultKind::Late(delay, then)) => {
+                tokio::time::sleep(delay).await;
+                fault = Some(*then);
+            }
+            Some(FaultKind::Held(gate, then)) => {
+                gate.passed().await;
+                fault = then.map(|then| *then);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What a handler gets.

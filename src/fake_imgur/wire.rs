@@ -96,11 +96,13 @@ pub(crate) fn html_response(status: u16, html: String) -> HttpResponse {
         .body(html)
 }
 
-/// The response for a fault; `None` for [`FaultKind::Delay`], which answers normally.
+/// The response for a fault; `None` for [`FaultKind::Delay`], which answers
+/// normally, and for the waiting faults (`Late`, `Held`), which the server
+/// waits out before it asks for their inner fault's response.
 /// The flag says whether `/3` rate-limit headers belong on it (JSON envelopes only).
 pub(crate) fn fault_response(kind: &FaultKind, ctx: &Ctx<'_>) -> Option<(HttpResponse, bool)> {
     let response = match kind {
-        FaultKind::Delay(_) => return None,
+        FaultKind::Delay(_) | FaultKind::Late(..) | FaultKind::Held(..) => return None,
         FaultKind::ServerError(status) => {
             (error_response(*status, json!("Internal server error"), ctx), true)
         }

@@ -13,7 +13,7 @@ use crate::login::{PendingFlickrLogins, UnknownRequestToken};
 use crate::upload::Spool;
 use bytes::Bytes;
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 /// Flickr, when `FLICKR_API_KEY` is set.
@@ -21,6 +21,10 @@ pub struct Flickr {
     client: FlickrClient,
     session: FlickrSession,
     logins: PendingFlickrLogins,
+    /// The Flickr error of each favorites page's last failed fill: the
+    /// cache speaks Imgur's error type and hands the fill's one error to
+    /// every caller waiting on it, so each looks the Flickr error up here.
+    fill_failures: moka::sync::Cache<(String, u32, u32), flickr::Error>,
 }
 
 impl Flickr {
@@ -29,6 +33,10 @@ impl Flickr {
             client,
             session,
             logins: PendingFlickrLogins::default(),
+            fill_failures: moka::sync::Cache::builder()
+                .max_capacity(1024)
+                .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
         }
     }
 }
@@ -240,9 +248,9 @@ impl Gateway {
     /// Deletes a photo (needs `delete` perms).
     pub async fn delete_flickr_photo(&self, id: &PhotoId) -> Result<(), FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Delete)?;
-        self.changing_favorites(flickr.client.delete(&tokens.signing_token(), id))
-            .await?;
-        Ok(())
+        let (client, token, id) = (flickr.client.clone(), tokens.signing_token(), id.clone());
+        self.flickr_change_to_the_end(async move { client.delete(&token, &id).await })
+            .await
     }
 
     /// Makes the photo a favorite (`favorited`) or not, whatever it was.
@@ -252,17 +260,41 @@ impl Gateway {
         favorited: bool,
     ) -> Result<FavoriteChange, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
-        let token = tokens.signing_token();
-        let change = self
-            .changing_favorites(async {
-                if favorited {
-                    flickr.client.add_favorite(&token, id).await
-                } else {
-                    flickr.client.remove_favorite(&token, id).await
-                }
-            })
-            .await?;
-        Ok(change)
+        let (client, token, id) = (flickr.client.clone(), tokens.signing_token(), id.clone());
+        self.flickr_change_to_the_end(async move {
+            if favorited {
+                client.add_favorite(&token, &id).await
+            } else {
+                client.remove_favorite(&token, &id).await
+            }
+        })
+        .await
+    }
+
+    /// Runs a change of Flickr's favorites (or a delete) in a task of its
+    /// own, as [`Gateway::changing_favorites_to_the_end`] does for Imgur's: a
+    /// client that goes away drops only the wait, and the cache is
+    /// invalidated before the change and when the task ends.
+    async fn flickr_change_to_the_end<T: Send + 'static>(
+        &self,
+        change: impl std::future::Future<Output = Result<T, flickr::Error>> + Send + 'static,
+    ) -> Result<T, FlickrFailure> {
+        self.favorites.invalidate();
+        let after = super::InvalidateOnDrop(self.favorites.clone());
+        let task = tokio::spawn(
+            async move {
+                let _after = after;
+                change.await
+            }
+            .instrument(tracing::Span::current()),
+        );
+        let outcome = task.await.unwrap_or_else(|crashed| {
+            tracing::error!(error = %crashed, "a Flickr change failed unexpectedly");
+            Err(flickr::Error::Transport(
+                "the change failed unexpectedly".into(),
+            ))
+        });
+        Ok(outcome?)
     }
 
     /// A page of the user's Flickr favorites, from the cache when fresh
@@ -278,13 +310,15 @@ impl Gateway {
             .favorites
             .flickr_key(&account, page.page(), page.per_page());
         // The cache speaks Imgur's error type: the Flickr error travels
-        // beside it, and the cache sees only whether Flickr is failing
-        // (which decides whether a stale page may be served instead).
-        let failure: Arc<Mutex<Option<flickr::Error>>> = Arc::default();
+        // beside it (see `fill_failures`), and the cache sees only whether
+        // Flickr is failing and whether it answered (which decide whether a
+        // stale page may be served instead).
+        let failure_key = (account, page.page(), page.per_page());
+        let failures = flickr.fill_failures.clone();
         let (client, token, slot) = (
             flickr.client.clone(),
             tokens.signing_token(),
-            failure.clone(),
+            failure_key.clone(),
         );
         let fetched = self
             .favorites
@@ -299,6 +333,8 @@ impl Gateway {
                         Ok(CachedPage::new(Bytes::from(body), RateLimits::default()))
                     }
                     Err(e) => {
+                        let answered =
+                            !matches!(e, flickr::Error::Transport(_) | flickr::Error::Timeout);
                         let kind = if e.is_upstream_failure() {
                             ErrorKind::Unreachable(e.to_string())
                         } else {
@@ -306,20 +342,21 @@ impl Gateway {
                                 message: e.to_string(),
                             }
                         };
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        Err(imgur::Error::local(kind))
+                        failures.insert(slot, e);
+                        let mut error = imgur::Error::local(kind);
+                        error.upstream_status = answered.then_some(200);
+                        Err(error)
                     }
                 }
             })
             .await;
         match fetched {
             Ok((page, status)) => Ok(FavoritesPage { page, status }),
-            Err(e) => {
-                let carried = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                Err(carried
-                    .unwrap_or(flickr::Error::Transport(e.to_string()))
-                    .into())
-            }
+            Err(e) => Err(flickr
+                .fill_failures
+                .get(&failure_key)
+                .unwrap_or(flickr::Error::Transport(e.to_string()))
+                .into()),
         }
     }
 }

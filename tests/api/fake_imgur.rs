@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pixgate::fake_imgur::{Consent, Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
+use pixgate::fake_imgur::{Consent, Endpoint, FakeConfig, FakeImgur, Fault, FaultKind, Gate};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -314,6 +314,59 @@ async fn calls_are_counted_before_auth_and_faults_apply() {
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
     assert!(fake.requests().is_empty(), "and no longer kept");
     assert_eq!(fake.calls(Endpoint::GetImage), 4, "but still counted");
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn held_calls_wait_for_their_gate_and_late_faults_answer_after_their_delay() {
+    let fake = start_fake().await;
+    let gate = Gate::new();
+    fake.inject(Fault {
+        endpoint: Some(Endpoint::Credits),
+        kind: FaultKind::Held(gate.clone(), Some(Box::new(FaultKind::ServerError(502)))),
+        times: 2,
+    });
+    let client = reqwest::Client::new();
+    let credits = {
+        let (client, url) = (client.clone(), format!("{}/3/credits", fake.base_url()));
+        let header = format!("Client-ID {}", fake.config().client_id);
+        move || {
+            let request = client.get(&url).header("Authorization", &header).send();
+            tokio::spawn(async move { request.await.expect("answered").status().as_u16() })
+        }
+    };
+
+    let held = [credits(), credits()];
+    fake.wait_for_begun(Endpoint::Credits, 2).await;
+    assert!(
+        held.iter().all(|call| !call.is_finished()),
+        "nothing is answered before the gate opens"
+    );
+    gate.release();
+    for call in held {
+        assert_eq!(call.await.expect("joined"), 502, "the inner fault");
+    }
+    assert_eq!(
+        credits().await.expect("joined"),
+        200,
+        "the fault is used up"
+    );
+
+    fake.inject(Fault {
+        endpoint: Some(Endpoint::Credits),
+        kind: FaultKind::Late(
+            Duration::from_millis(300),
+            Box::new(FaultKind::ServerError(503)),
+        ),
+        times: 1,
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(credits().await.expect("joined"), 503);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "not before its delay"
+    );
+    assert_eq!(fake.calls(Endpoint::Credits), 4);
     fake.stop().await;
 }
 

@@ -884,3 +884,28 @@ async fn the_terminal_login_checks_and_stores_an_existing_token() {
     );
     assert!(String::from_utf8_lossy(&without_key.stderr).contains("FLICKR_API_KEY"));
 }
+
+#[tokio::test]
+async fn every_caller_waiting_on_a_failing_fill_gets_flickrs_problem() {
+    let app = authorized_app().await;
+    fake(&app).inject(Fault {
+        endpoint: Some(Endpoint::Rest),
+        flickr_method: Some("flickr.favorites.getList".into()),
+        kind: FaultKind::Stat {
+            code: 105,
+            message: "Service currently unavailable".into(),
+        },
+        times: 1,
+    });
+    let calls = (0..10).map(|_| app.get("/flickr/v1/favorites"));
+    let statuses: Vec<u16> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 503 || *s == 200),
+        "a waiter got another problem: {statuses:?}"
+    );
+}

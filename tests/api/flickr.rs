@@ -909,3 +909,44 @@ async fn every_caller_waiting_on_a_failing_fill_gets_flickrs_problem() {
         "a waiter got another problem: {statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn a_photo_past_the_upload_budget_is_busy_and_never_reaches_flickr() {
+    let app = flickr_app_with(Options {
+        upload_budget_bytes: 256 * 1024,
+        ..Options::default()
+    })
+    .await;
+    authorize(&app).await;
+    // Streamed without a length: the budget stops it as the bytes arrive.
+    let chunks = (0..8).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; 64 * 1024])));
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let form = reqwest::multipart::Form::new()
+        .text("title", "too big")
+        .part(
+            "photo",
+            reqwest::multipart::Part::stream(body).file_name("big.png"),
+        );
+    let response = app
+        .http
+        .post(app.url("/flickr/v1/photos"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("sent");
+    assert_problem(response, 503, "busy").await;
+    assert_eq!(fake(&app).calls(Endpoint::Upload), 0);
+
+    let small = reqwest::multipart::Form::new().part(
+        "photo",
+        reqwest::multipart::Part::bytes(png(100_000)).file_name("ok.png"),
+    );
+    let response = app
+        .http
+        .post(app.url("/flickr/v1/photos"))
+        .multipart(small)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201, "the budget was given back");
+}

@@ -138,7 +138,10 @@ pub async fn flickr_upload(
     let mut held = storage.budget.reserve(len.unwrap_or(0))?;
     let multipart = Multipart::new(req.headers(), payload);
     let upload = read_upload(multipart, client_timeout.0, &storage.spool_dir, &mut held).await?;
-    let photo = gateway.flickr_upload(&upload).await?;
+    let photo = gateway.flickr_upload(&upload).await;
+    // Removing a spool file is blocking I/O: not on this worker.
+    tokio::task::spawn_blocking(move || drop(upload));
+    let photo = photo?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/flickr/v1/photos/{}", photo.id)))
         .json(photo))

@@ -15,7 +15,6 @@ use crate::upload::{
     FilePart, LiveEvent, LiveEvents, Multipart, Upload, UploadFields, UploadSource,
 };
 use bytes::Bytes;
-use futures_util::StreamExt;
 use reqwest::{Body, Method, RequestBuilder};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -251,11 +250,11 @@ impl ImgurClient {
             .http
             .post(format!("{}/image", self.api))
             .header(reqwest::header::CONTENT_TYPE, multipart.content_type())
-            .body(Body::wrap_stream(live_body(
+            .body(Body::wrap_stream(multipart.live(
+                &file,
                 events,
-                file,
-                multipart,
                 Arc::clone(&completed),
+                imgur_fields_after_media,
             )));
         let result = self
             .attempt(
@@ -604,7 +603,8 @@ async fn upload_request(request: RequestBuilder, upload: &Upload) -> Result<Requ
                 file_name: file.file_name.clone(),
                 content_type: file.content_type.clone(),
             };
-            let after = std::iter::once(("type", "file")).chain(fields);
+            let after = imgur_fields_after_media(&upload.fields);
+            let after = after.iter().map(|(n, v)| (*n, v.as_str()));
             multipart.body([], Some((&part, bytes, Some(file.spool.len()))), after)
         }
         UploadSource::Url(url) => {
@@ -628,6 +628,18 @@ fn media_field(video: bool) -> &'static str {
     } else {
         "image"
     }
+}
+
+/// What Imgur receives after a file: `type`, then the optional fields.
+/// The spooled and the live upload both send exactly this.
+fn imgur_fields_after_media(fields: &UploadFields) -> Vec<(&'static str, String)> {
+    std::iter::once(("type", "file".to_owned()))
+        .chain(
+            text_fields(fields)
+                .into_iter()
+                .map(|(n, v)| (n, v.to_owned())),
+        )
+        .collect()
 }
 
 /// The optional text fields Imgur receives after the media, in order.
@@ -662,45 +674,6 @@ pub enum LiveAttempt {
         token: Option<AccessToken>,
         result: Result<Reply<Bytes>, Error>,
     },
-}
-
-/// The multipart body of a live upload: the media part's head, the chunks
-/// as they come, then `type`, the text fields and the closing boundary once
-/// the handler has read and validated everything. `completed` turns true
-/// when the last bytes are handed over; if the events stop before that,
-/// the body fails and the request is aborted.
-fn live_body(
-    events: LiveEvents,
-    file: FilePart,
-    multipart: Multipart,
-    completed: Arc<AtomicBool>,
-) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let head = multipart.file_head(&file);
-    let rest = futures_util::stream::unfold(Some(events), move |events| {
-        let multipart = multipart.clone();
-        let completed = Arc::clone(&completed);
-        async move {
-            let mut events = events?;
-            match events.recv().await {
-                Some(LiveEvent::Chunk(bytes)) => Some((Ok(bytes), Some(events))),
-                Some(LiveEvent::Complete(fields)) => {
-                    let mut tail = bytes::BytesMut::from(&multipart.file_end()[..]);
-                    let after = std::iter::once(("type", "file")).chain(text_fields(&fields));
-                    tail.extend_from_slice(&multipart.fields(after));
-                    tail.extend_from_slice(&multipart.close());
-                    completed.store(true, Ordering::Relaxed);
-                    Some((Ok(tail.freeze()), None))
-                }
-                Some(LiveEvent::File { .. }) | None => Some((
-                    Err(std::io::Error::other(
-                        "the client's upload did not complete",
-                    )),
-                    None,
-                )),
-            }
-        }
-    });
-    futures_util::stream::once(async move { Ok(head) }).chain(rest)
 }
 
 /// Reads an answer's body, refusing more than [`MAX_RESPONSE_BYTES`].

@@ -1,13 +1,18 @@
 //! The one `multipart/form-data` encoder (RFC 7578) every upload goes out
-//! with: Imgur's from the spool and live as the file arrives, and Flickr's.
+//! with: from the spool ([`Multipart::body`] over [`Spool::stream`](super::Spool::stream))
+//! or live as the file arrives ([`Multipart::live`] over the
+//! [`LiveEvents`]), for Imgur and Flickr alike.
 //! Each provider's client still decides its wire format (which fields, in
 //! which order, the file's field name); this only frames them, so a body
 //! sent live and one sent from the spool cannot differ in their framing.
 
-use bytes::Bytes;
+use super::{LiveEvent, LiveEvents, UploadFields};
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A stream of body bytes, as reqwest's `Body::wrap_stream` takes it.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
@@ -92,8 +97,8 @@ impl Multipart {
         file: Option<(&FilePart, ByteStream, Option<u64>)>,
         after: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> (ByteStream, Option<u64>) {
-        let mut head = bytes::BytesMut::from(&self.fields(before)[..]);
-        let mut tail = bytes::BytesMut::new();
+        let mut head = BytesMut::from(&self.fields(before)[..]);
+        let mut tail = BytesMut::new();
         let (middle, file_len): (ByteStream, Option<u64>) = match file {
             Some((part, bytes, len)) => {
                 head.extend_from_slice(&self.file_head(part));
@@ -111,6 +116,55 @@ impl Multipart {
             .chain(futures_util::stream::once(async move { Ok(tail) }))
             .boxed();
         (stream, length)
+    }
+}
+
+impl Multipart {
+    /// The body of a live upload: the file part's head, the file's chunks
+    /// as the handler spools them (`events`), then the `after` fields of
+    /// the checked upload and the close, once the handler has read and
+    /// validated everything. `completed` turns true when the last bytes are
+    /// handed over; if the events stop before that, the body fails, so the
+    /// request is aborted and the provider cannot store a cut-off file.
+    pub fn live<A>(
+        &self,
+        file: &FilePart,
+        events: LiveEvents,
+        completed: Arc<AtomicBool>,
+        after: A,
+    ) -> ByteStream
+    where
+        A: FnOnce(&UploadFields) -> Vec<(&'static str, String)> + Send + 'static,
+    {
+        let head = self.file_head(file);
+        let multipart = self.clone();
+        let rest = futures_util::stream::unfold(Some((events, after)), move |state| {
+            let multipart = multipart.clone();
+            let completed = Arc::clone(&completed);
+            async move {
+                let (mut events, after) = state?;
+                match events.recv().await {
+                    Some(LiveEvent::Chunk(bytes)) => Some((Ok(bytes), Some((events, after)))),
+                    Some(LiveEvent::Complete(fields)) => {
+                        let fields = after(&fields);
+                        let mut tail = BytesMut::from(&multipart.file_end()[..]);
+                        tail.extend_from_slice(
+                            &multipart.fields(fields.iter().map(|(n, v)| (*n, v.as_str()))),
+                        );
+                        tail.extend_from_slice(&multipart.close());
+                        completed.store(true, Ordering::Relaxed);
+                        Some((Ok(tail.freeze()), None))
+                    }
+                    Some(LiveEvent::File { .. }) | None => Some((
+                        Err(io::Error::other("the client's upload did not complete")),
+                        None,
+                    )),
+                }
+            }
+        });
+        futures_util::stream::once(async move { Ok(head) })
+            .chain(rest)
+            .boxed()
     }
 }
 
@@ -162,6 +216,75 @@ mod tests {
             multipart.content_type(),
             format!("multipart/form-data; boundary={b}")
         );
+    }
+
+    #[tokio::test]
+    async fn a_live_body_and_a_spooled_body_of_one_upload_are_the_same_bytes() {
+        let multipart = Multipart::new();
+        let file = FilePart {
+            field: "video".into(),
+            file_name: "v.mp4".into(),
+            content_type: Some("video/mp4".into()),
+        };
+        let after = |fields: &UploadFields| {
+            let mut out = vec![("type", "file".to_owned())];
+            if let Some(title) = &fields.title {
+                out.push(("title", title.clone()));
+            }
+            out
+        };
+        let fields = UploadFields {
+            title: Some("T".into()),
+            ..UploadFields::default()
+        };
+        let (sender, events) = tokio::sync::mpsc::channel(8);
+        for chunk in [&b"abc"[..], &b"def"[..]] {
+            sender
+                .send(LiveEvent::Chunk(Bytes::copy_from_slice(chunk)))
+                .await
+                .expect("sent");
+        }
+        sender
+            .send(LiveEvent::Complete(fields.clone()))
+            .await
+            .expect("sent");
+        let completed = Arc::new(AtomicBool::new(false));
+        let live = collect(multipart.live(&file, events, Arc::clone(&completed), after)).await;
+        assert!(completed.load(Ordering::Relaxed));
+
+        let spooled_after = after(&fields);
+        let bytes = futures_util::stream::iter([Ok(Bytes::from_static(b"abcdef"))]).boxed();
+        let (spooled, length) = multipart.body(
+            [],
+            Some((&file, bytes, Some(6))),
+            spooled_after.iter().map(|(n, v)| (*n, v.as_str())),
+        );
+        let spooled = collect(spooled).await;
+        assert_eq!(live, spooled);
+        assert_eq!(length, Some(spooled.len() as u64));
+    }
+
+    #[tokio::test]
+    async fn a_live_body_whose_events_stop_early_fails() {
+        let multipart = Multipart::new();
+        let file = FilePart {
+            field: "video".into(),
+            file_name: "v.mp4".into(),
+            content_type: None,
+        };
+        let (sender, events) = tokio::sync::mpsc::channel(8);
+        sender
+            .send(LiveEvent::Chunk(Bytes::from_static(b"abc")))
+            .await
+            .expect("sent");
+        drop(sender);
+        let completed = Arc::new(AtomicBool::new(false));
+        let items: Vec<io::Result<Bytes>> = multipart
+            .live(&file, events, Arc::clone(&completed), |_| Vec::new())
+            .collect()
+            .await;
+        assert!(items.last().is_some_and(|last| last.is_err()));
+        assert!(!completed.load(Ordering::Relaxed));
     }
 
     #[tokio::test]

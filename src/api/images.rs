@@ -7,7 +7,7 @@ use crate::model::{ImageId, ImageUpdate};
 use crate::startup::ClientTimeout;
 use crate::upload::{
     decode_base64_json, live_channel, validate_url, Base64Error, LiveFile, LiveSender, Reservation,
-    Spool, SpoolWriter, Upload, UploadFields, UploadFile, UploadSource, UploadStorage,
+    Spool, SpoolError, SpoolWriter, Upload, UploadFields, UploadFile, UploadSource, UploadStorage,
     IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES, VIDEO_MAX_BYTES,
 };
 use actix_multipart::{Field, Multipart};
@@ -300,6 +300,40 @@ async fn spool_file(
     held: &mut Reservation,
 ) -> Result<Option<UploadSource>, Problem> {
     let is_video = name == "video";
+    let limit = if is_video {
+        VIDEO_MAX_BYTES
+    } else {
+        IMAGE_MAX_BYTES
+    };
+    let live = is_video.then_some(live);
+    let file = spool_part(name, field, pause, limit, live, spool_dir, held, |e| {
+        e.into()
+    })
+    .await?;
+    Ok(file.map(|file| {
+        if is_video {
+            UploadSource::Video(file)
+        } else {
+            UploadSource::Image(file)
+        }
+    }))
+}
+
+/// Spools one file part of an upload (Imgur's or Flickr's) within `limit`
+/// and the upload budget (`held`), sending it on to `live` as it arrives
+/// when given; `None` for an unused form field (no file name, no bytes).
+/// `spool_problem` says what a spooling failure (too large, disk) is.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn spool_part(
+    name: &str,
+    field: &mut Field,
+    pause: Duration,
+    limit: u64,
+    mut live: Option<&mut LiveSender>,
+    spool_dir: &Path,
+    held: &mut Reservation,
+    spool_problem: impl Fn(SpoolError) -> Problem,
+) -> Result<Option<UploadFile>, Problem> {
     // Control characters could break the upstream part's header.
     let file_name = field
         .content_disposition()
@@ -308,28 +342,23 @@ async fn spool_file(
         .filter(|n| !n.is_empty());
     let content_type = field.content_type().map(|m| m.to_string());
     let live_file = LiveFile {
-        video: is_video,
+        video: name == "video",
         file_name: file_name.as_deref().unwrap_or(name),
         content_type: content_type.as_deref(),
-    };
-    let limit = if is_video {
-        VIDEO_MAX_BYTES
-    } else {
-        IMAGE_MAX_BYTES
     };
     let mut spool = SpoolWriter::new(limit, spool_dir);
     while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =
             chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
         held.hold(chunk.len() as u64)?;
-        if let Some(block) = spool.write(&chunk).await? {
-            if is_video {
+        if let Some(block) = spool.write(&chunk).await.map_err(&spool_problem)? {
+            if let Some(live) = live.as_deref_mut() {
                 live.file_block(&live_file, block).await;
             }
         }
     }
-    let (spool, last_block) = spool.finish().await?;
-    if let (true, Some(block)) = (is_video, last_block) {
+    let (spool, last_block) = spool.finish().await.map_err(&spool_problem)?;
+    if let (Some(live), Some(block)) = (live.as_deref_mut(), last_block) {
         live.file_block(&live_file, block).await;
     }
     if spool.is_empty() {
@@ -338,16 +367,13 @@ async fn spool_file(
             Some(_) => Err(Problem::invalid(format!("the \"{name}\" file is empty"))),
         };
     }
-    live.file_end();
-    let file = UploadFile {
+    if let Some(live) = live {
+        live.file_end();
+    }
+    Ok(Some(UploadFile {
         spool,
         file_name: file_name.unwrap_or_else(|| name.to_owned()),
         content_type,
-    };
-    Ok(Some(if is_video {
-        UploadSource::Video(file)
-    } else {
-        UploadSource::Image(file)
     }))
 }
 

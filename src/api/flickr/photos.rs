@@ -1,13 +1,15 @@
 //! Flickr photos: upload, read, update, delete, favoriting, and the
 //! user's favorites (cached like Imgur's).
 
-use crate::api::images::{content_length, non_empty, read_text, within, ImageUpdateBody};
+use crate::api::images::{
+    content_length, non_empty, read_text, spool_part, within, ImageUpdateBody,
+};
 use crate::api::{Problem, ProblemKind};
 use crate::flickr::{MetaUpdate, PageRequest, Photo, PhotoId, SafetyLevel, UploadFields};
 use crate::gateway::{FlickrUpload, Gateway};
 use crate::model::ImageUpdate;
 use crate::startup::ClientTimeout;
-use crate::upload::{Reservation, SpoolWriter, UploadStorage};
+use crate::upload::{Reservation, UploadFile, UploadStorage};
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
@@ -199,51 +201,34 @@ async fn read_upload(
             }
         }
     }
-    let (spool, file_name, content_type) =
+    let photo =
         photo.ok_or_else(|| Problem::invalid("send the photo as the \"photo\" file field"))?;
     Ok(FlickrUpload {
         fields,
-        spool,
-        file_name,
-        content_type,
+        spool: photo.spool,
+        file_name: photo.file_name,
+        content_type: photo.content_type,
     })
 }
 
-type SpooledPhoto = (crate::upload::Spool, String, Option<String>);
-
-/// Spools the photo part; `None` for an unused form field (no file name, no bytes).
+/// Spools the photo part; `None` for an unused form field.
 async fn spool_photo(
     field: &mut Field,
     pause: Duration,
     spool_dir: &Path,
     held: &mut Reservation,
-) -> Result<Option<SpooledPhoto>, Problem> {
-    // Control characters could break the upstream part's header.
-    let file_name = field
-        .content_disposition()
-        .and_then(|cd| cd.get_filename())
-        .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
-        .filter(|n| !n.is_empty());
-    let content_type = field.content_type().map(|m| m.to_string());
-    let mut spool = SpoolWriter::new(PHOTO_MAX_BYTES, spool_dir);
-    while let Some(chunk) = within(pause, field.next()).await? {
-        let chunk =
-            chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
-        held.hold(chunk.len() as u64)?;
-        spool.write(&chunk).await.map_err(photo_spool_error)?;
-    }
-    let (spool, _) = spool.finish().await.map_err(photo_spool_error)?;
-    if spool.is_empty() {
-        return match file_name {
-            None => Ok(None),
-            Some(_) => Err(Problem::invalid("the \"photo\" file is empty")),
-        };
-    }
-    Ok(Some((
-        spool,
-        file_name.unwrap_or_else(|| "photo".to_owned()),
-        content_type,
-    )))
+) -> Result<Option<UploadFile>, Problem> {
+    spool_part(
+        "photo",
+        field,
+        pause,
+        PHOTO_MAX_BYTES,
+        None,
+        spool_dir,
+        held,
+        photo_spool_error,
+    )
+    .await
 }
 
 fn photo_spool_error(error: crate::upload::SpoolError) -> Problem {

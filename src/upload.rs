@@ -11,7 +11,9 @@
 //! never starts a request upstream. The size limit and the other fields
 //! are checked while spooling; a refused upload is never completed
 //! upstream, and an oversized one is never buffered. What uploads in
-//! progress hold is bounded by the [`UploadBudget`].
+//! progress hold is bounded by the [`UploadBudget`]. Every body sent
+//! upstream, from the spool or live, for Imgur or Flickr, is framed by one
+//! encoder, [`Multipart`].
 
 mod budget;
 mod multipart;

@@ -54,6 +54,7 @@ use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use serde::Serialize;
+#[cfg(test)]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -199,7 +200,7 @@ struct Published {
 enum Current {
     Usable(AccessToken),
     /// Still valid, but due for an early refresh.
-    Due(AccessToken),
+    Due,
     NeedsRefresh,
     /// No refresh token: anonymous mode.
     Anonymous,
@@ -226,7 +227,7 @@ impl Published {
                 if now < refresh_at || self.unsaved || self.blocked_now() {
                     return Current::Usable(token);
                 }
-                return Current::Due(token);
+                return Current::Due;
             }
         }
         match &self.blocked {
@@ -259,8 +260,6 @@ enum Command {
         asked_at: Instant,
         reply: oneshot::Sender<Result<Option<AccessToken>, Error>>,
     },
-    /// The token is due for an early refresh (no one waits for it).
-    RefreshEarly,
     Authorize {
         grant: Grant,
         reply: oneshot::Sender<Result<Account, Error>>,
@@ -288,8 +287,6 @@ pub struct TokenOwner {
     /// Counts logins, logouts and other processes' changes of the account.
     authorizations: watch::Receiver<u64>,
     location: Arc<str>,
-    /// An early refresh was asked for and not handled yet (no flood of them).
-    early_asked: Arc<AtomicBool>,
     /// Stops the file watch when the last handle goes.
     _watch: Arc<Option<StoreWatch>>,
 }
@@ -349,7 +346,6 @@ impl TokenOwner {
         };
         let store_watch = store.watch(changed);
         let location: Arc<str> = store.location().into();
-        let early_asked = Arc::new(AtomicBool::new(false));
         let owner = Owner {
             store,
             http,
@@ -368,7 +364,6 @@ impl TokenOwner {
             last_success: None,
             publisher,
             authorizations: authorization_count,
-            early_asked: Arc::clone(&early_asked),
         };
         tokio::spawn(owner.run(receiver));
         Ok(Self {
@@ -376,7 +371,6 @@ impl TokenOwner {
             current,
             authorizations,
             location,
-            early_asked,
             _watch: Arc::new(store_watch),
         })
     }
@@ -453,9 +447,9 @@ impl TokenOwner {
         }
     }
 
-    /// A valid access token, refreshing first when none is held or it has
-    /// expired; a token due for an early refresh is used while the owner
-    /// refreshes in the background.
+    /// A valid access token, refreshing first when none is held or it
+    /// expires within a minute (when that early refresh fails, the still
+    /// valid token is used).
     pub async fn access_token(&self) -> Result<AccessToken, Error> {
         let current = self.current.borrow().classify(SystemTime::now());
         self.resolve(current).await
@@ -464,17 +458,13 @@ impl TokenOwner {
     async fn resolve(&self, current: Current) -> Result<AccessToken, Error> {
         match current {
             Current::Usable(token) => Ok(token),
-            Current::Due(token) => {
-                if !self.early_asked.swap(true, Ordering::AcqRel)
-                    && self.commands.try_send(Command::RefreshEarly).is_err()
-                {
-                    self.early_asked.store(false, Ordering::Release);
-                }
-                Ok(token)
+            // Refreshed now, so the call goes out with the new token; if the
+            // refresh fails the owner answers this still valid one.
+            Current::Due | Current::NeedsRefresh => {
+                self.refresh(None, None).await.and_then(|token| {
+                    token.ok_or_else(|| authorization_required(NOT_AUTHORIZED))
+                })
             }
-            Current::NeedsRefresh => self.refresh(None, None).await.and_then(|token| {
-                token.ok_or_else(|| authorization_required(NOT_AUTHORIZED))
-            }),
             Current::Anonymous => Err(authorization_required(NOT_AUTHORIZED)),
             Current::Blocked(error) => Err(error),
         }
@@ -576,7 +566,6 @@ struct Owner {
     last_success: Option<Instant>,
     publisher: watch::Sender<Published>,
     authorizations: watch::Sender<u64>,
-    early_asked: Arc<AtomicBool>,
 }
 
 /// How one token request ended.
@@ -618,10 +607,6 @@ impl Owner {
             } => {
                 let answer = self.refresh(rejected, status, asked_at).await;
                 let _ = reply.send(answer);
-            }
-            Command::RefreshEarly => {
-                self.early_asked.store(false, Ordering::Release);
-                self.refresh_early().await;
             }
             Command::Authorize { grant, reply } => {
                 let _ = reply.send(self.authorize(grant).await);
@@ -666,6 +651,11 @@ impl Owner {
         if self.tokens.refresh_token.is_none() {
             return Err(authorization_required(NOT_AUTHORIZED));
         }
+        if rejected.is_none() {
+            if let Some(token) = self.valid_token(None) {
+                return Ok(Some(self.refresh_early(token, asked_at).await));
+            }
+        }
         // Another caller's refresh (or a login) already replaced it.
         if let Some(token) = self.valid_token(rejected.as_ref()) {
             return Ok(Some(token));
@@ -693,37 +683,41 @@ impl Owner {
         self.refresh_now(rejected.as_ref()).await.map(Some)
     }
 
-    async fn refresh_early(&mut self) {
-        let now = SystemTime::now();
-        let due = self.valid_token(None).is_some_and(|token| {
-            let refresh_at = self.refresh_at.unwrap_or_else(|| {
-                token
-                    .expires_at
-                    .checked_sub(EXPIRY_MARGIN)
-                    .unwrap_or(UNIX_EPOCH)
-            });
-            now >= refresh_at
-        });
+    /// A still valid token that is due for an early refresh: refreshed
+    /// unless that must wait (an unsaved write, a backoff); on failure the
+    /// valid token is kept, with a warning, and retried after a backoff.
+    async fn refresh_early(&mut self, token: AccessToken, asked_at: Instant) -> AccessToken {
+        let due = SystemTime::now() >= self.early_deadline(&token);
         let waiting = self
             .failure
             .as_ref()
-            .is_some_and(|f| Instant::now() < f.retry_at)
+            .is_some_and(|f| asked_at <= f.finished || Instant::now() < f.retry_at)
             || self.rejection.is_some_and(|(until, _)| Instant::now() < until)
-            || self.credentials_rejected.is_some();
-        if !due || self.unsaved.is_some() || waiting {
-            return;
-        }
-        if let Err(error) = self.refresh_now(None).await {
-            let retry_in = self
-                .failure
+            || self
+                .credentials_rejected
                 .as_ref()
-                .map(|f| f.retry_at.saturating_duration_since(Instant::now()))
-                .unwrap_or(FAILURE_BACKOFF);
-            tracing::warn!(error = %error, retry_in_ms = retry_in.as_millis() as u64, "the early token refresh failed; the current access token stays in use");
-            if let Some(expires_at) = self.tokens.access_token_expires_at {
-                self.refresh_at = Some((SystemTime::now() + retry_in).min(expires_at));
+                .is_some_and(|(until, _, _)| Instant::now() < *until);
+        if !due || self.unsaved.is_some() || waiting {
+            return token;
+        }
+        match self.refresh_now(None).await {
+            Ok(token) => token,
+            Err(error) => {
+                let retry_in = self
+                    .failure
+                    .as_ref()
+                    .map(|f| f.retry_at.saturating_duration_since(Instant::now()))
+                    .unwrap_or(FAILURE_BACKOFF);
+                tracing::warn!(error = %error, retry_in_ms = retry_in.as_millis() as u64, "the early token refresh failed; the current access token stays in use");
+                match self.valid_token(None) {
+                    Some(still) => {
+                        self.refresh_at = Some((SystemTime::now() + retry_in).min(still.expires_at));
+                        self.publish();
+                        still
+                    }
+                    None => token,
+                }
             }
-            self.publish();
         }
     }
 
@@ -1330,4 +1324,50 @@ async fn blocking<T: Send + 'static>(
         tracing::error!(error = %e, "token file operation failed");
         Error::local(ErrorKind::Storage(e.to_string()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
+    use crate::imgur::FileStore;
+
+    async fn owner_against(fake: &FakeImgur, dir: &std::path::Path) -> TokenOwner {
+        let config = ImgurConfig {
+            client_id: fake.config().client_id.clone(),
+            client_secret: Some(Secret::new(fake.config().client_secret.clone())),
+            refresh_token: Some(Secret::new(fake.current_refresh_token())),
+            api_url: fake.base_url(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            rapidapi: None,
+            credit_reserve: Default::default(),
+        };
+        TokenOwner::open(
+            &config,
+            Arc::new(FileStore::new(dir.join("tokens.json"))),
+            reqwest::Client::new(),
+            Arc::new(Metrics::new()),
+        )
+        .expect("opens")
+    }
+
+    /// Problem 7 of issue 11: a flight whose task panicked used to stay in
+    /// its slot, and every later call got its error until a restart.
+    #[tokio::test]
+    async fn problem_7_a_panicking_token_request_is_cleared_and_the_next_caller_refreshes() {
+        let fake = FakeImgur::start(FakeConfig::default()).await.expect("fake");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let owner = owner_against(&fake, dir.path()).await;
+
+        PANIC_IN_NEXT_TOKEN_REQUEST.store(true, Ordering::SeqCst);
+        let first = owner.access_token().await;
+        let second = owner.access_token().await;
+
+        assert!(first.is_err(), "the panicking flight answers an error");
+        let token = second.expect("the next caller starts a new flight");
+        assert_eq!(fake.calls(Endpoint::Token), 1, "only the second flight reached Imgur");
+        assert!(fake.issued_access_tokens().contains(&token.value.expose().to_owned()));
+    }
 }

@@ -21,5 +21,6 @@ mod ledger;
 mod operations;
 mod secrets;
 mod soak;
+mod token_owner;
 mod tokens;
 mod upload_budget;

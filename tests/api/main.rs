@@ -7,6 +7,7 @@ mod auth;
 mod bench_properties;
 mod browser;
 mod cli;
+mod crash;
 mod credits;
 mod docs;
 mod edge;

@@ -6,8 +6,8 @@
 use super::credits::{BudgetView, Cost, CreditGuard, Observation, Outcome};
 use super::error::{Error, ErrorKind, RateLimits};
 use super::token_store::{StoreError, TokenStore};
-use super::tokens::TokenOwner;
 use super::tokens::AccessToken;
+use super::tokens::TokenOwner;
 use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;

@@ -214,7 +214,9 @@ impl Published {
         if tokens.refresh_token.is_none() {
             return Current::Anonymous;
         }
-        if let (Some(value), Some(expires_at)) = (&tokens.access_token, tokens.access_token_expires_at) {
+        if let (Some(value), Some(expires_at)) =
+            (&tokens.access_token, tokens.access_token_expires_at)
+        {
             if now < expires_at {
                 let token = AccessToken {
                     value: value.clone(),
@@ -289,11 +291,10 @@ pub struct TokenOwner {
     location: Arc<str>,
     /// Stops the file watch when the last handle goes.
     _watch: Arc<Option<StoreWatch>>,
+    /// Makes the next token request panic (the test of a panicking flight).
+    #[cfg(test)]
+    panic_in_next_request: Arc<AtomicBool>,
 }
-
-/// Panics inside the next token request (the test of a panicking flight).
-#[cfg(test)]
-static PANIC_IN_NEXT_TOKEN_REQUEST: AtomicBool = AtomicBool::new(false);
 
 impl TokenOwner {
     /// Loads the store, reconciles it with `IMGUR_REFRESH_TOKEN` (the store
@@ -325,6 +326,7 @@ impl TokenOwner {
             (None, None) => StoredTokens::default(),
         };
         drop(lock);
+        let on_disk = !tokens.is_empty();
         if tokens.refresh_token.is_some() {
             store.ensure_writable()?;
         }
@@ -346,6 +348,8 @@ impl TokenOwner {
         };
         let store_watch = store.watch(changed);
         let location: Arc<str> = store.location().into();
+        #[cfg(test)]
+        let panic_in_next_request = Arc::new(AtomicBool::new(false));
         let owner = Owner {
             store,
             http,
@@ -362,8 +366,11 @@ impl TokenOwner {
             failure: None,
             credentials_rejected: None,
             last_success: None,
+            on_disk,
             publisher,
             authorizations: authorization_count,
+            #[cfg(test)]
+            panic_in_next_request: Arc::clone(&panic_in_next_request),
         };
         tokio::spawn(owner.run(receiver));
         Ok(Self {
@@ -372,6 +379,8 @@ impl TokenOwner {
             authorizations,
             location,
             _watch: Arc::new(store_watch),
+            #[cfg(test)]
+            panic_in_next_request,
         })
     }
 
@@ -410,7 +419,8 @@ impl TokenOwner {
     /// Stores Flickr's tokens beside Imgur's. A failed write keeps them in
     /// memory (in use) and retries: the error says so.
     pub async fn save_flickr(&self, tokens: FlickrTokens) -> Result<(), Error> {
-        self.ask(|reply| Command::SaveFlickr { tokens, reply }).await
+        self.ask(|reply| Command::SaveFlickr { tokens, reply })
+            .await
     }
 
     /// Forgets Flickr's tokens (Imgur's stay).
@@ -460,11 +470,10 @@ impl TokenOwner {
             Current::Usable(token) => Ok(token),
             // Refreshed now, so the call goes out with the new token; if the
             // refresh fails the owner answers this still valid one.
-            Current::Due | Current::NeedsRefresh => {
-                self.refresh(None, None).await.and_then(|token| {
-                    token.ok_or_else(|| authorization_required(NOT_AUTHORIZED))
-                })
-            }
+            Current::Due | Current::NeedsRefresh => self
+                .refresh(None, None)
+                .await
+                .and_then(|token| token.ok_or_else(|| authorization_required(NOT_AUTHORIZED))),
             Current::Anonymous => Err(authorization_required(NOT_AUTHORIZED)),
             Current::Blocked(error) => Err(error),
         }
@@ -521,10 +530,16 @@ impl TokenOwner {
 
     /// Sends a command and awaits its answer. The owner runs it to the end
     /// even if this caller is dropped (a client that disconnected).
-    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command) -> Result<T, Error> {
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+    ) -> Result<T, Error> {
         let (reply, answer) = oneshot::channel();
         let gone = || Error::local(ErrorKind::Unreachable("the token owner stopped".into()));
-        self.commands.send(command(reply)).await.map_err(|_| gone())?;
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| gone())?;
         answer.await.unwrap_or_else(|_| Err(gone()))
     }
 }
@@ -564,8 +579,13 @@ struct Owner {
     failure: Option<Failure>,
     credentials_rejected: Option<(Instant, Duration, Error)>,
     last_success: Option<Instant>,
+    /// Whether the store held a record when last read or written (so its
+    /// disappearance is another process's logout).
+    on_disk: bool,
     publisher: watch::Sender<Published>,
     authorizations: watch::Sender<u64>,
+    #[cfg(test)]
+    panic_in_next_request: Arc<AtomicBool>,
 }
 
 /// How one token request ended.
@@ -573,6 +593,9 @@ enum Exchange {
     Answered(wire::TokenResponse),
     Refused(TokenRefusal, Option<u16>, RateLimits),
     Failed(Error),
+    /// The request's task panicked or was cancelled: a bug, not Imgur; the
+    /// callers that waited get the error, the next one tries anew.
+    Panicked(Error),
 }
 
 impl Owner {
@@ -621,14 +644,7 @@ impl Owner {
                 let _ = reply.send(self.change_flickr(None).await);
             }
             Command::StoreChanged => {
-                match self.load().await {
-                    Ok(Some(stored)) => self.merge(stored),
-                    Ok(None) if !self.tokens.is_empty() && self.unsaved.is_none() => {
-                        tracing::info!(store = %self.store.location(), "the token file was removed (a logout in another process); continuing anonymously");
-                        self.replace(StoredTokens::default());
-                    }
-                    _ => {}
-                }
+                self.reread().await;
                 self.publish();
             }
         }
@@ -666,7 +682,9 @@ impl Owner {
                 .last_success
                 .is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL)
         {
-            tracing::warn!("Imgur answered 401 right after a successful refresh; not refreshing again");
+            tracing::warn!(
+                "Imgur answered 401 right after a successful refresh; not refreshing again"
+            );
             return Ok(None);
         }
         if let Some(failure) = &self.failure {
@@ -692,7 +710,9 @@ impl Owner {
             .failure
             .as_ref()
             .is_some_and(|f| asked_at <= f.finished || Instant::now() < f.retry_at)
-            || self.rejection.is_some_and(|(until, _)| Instant::now() < until)
+            || self
+                .rejection
+                .is_some_and(|(until, _)| Instant::now() < until)
             || self
                 .credentials_rejected
                 .as_ref()
@@ -711,7 +731,8 @@ impl Owner {
                 tracing::warn!(error = %error, retry_in_ms = retry_in.as_millis() as u64, "the early token refresh failed; the current access token stays in use");
                 match self.valid_token(None) {
                     Some(still) => {
-                        self.refresh_at = Some((SystemTime::now() + retry_in).min(still.expires_at));
+                        self.refresh_at =
+                            Some((SystemTime::now() + retry_in).min(still.expires_at));
                         self.publish();
                         still
                     }
@@ -726,9 +747,7 @@ impl Owner {
     /// token, then with the previous one if the current one is rejected.
     async fn refresh_now(&mut self, rejected: Option<&AccessToken>) -> Result<AccessToken, Error> {
         let lock = self.lock().await?;
-        if let Ok(Some(stored)) = self.load().await {
-            self.merge(stored);
-        }
+        self.reread().await;
         if let Some(token) = self.valid_token(rejected) {
             if rejected.is_some() || SystemTime::now() < self.early_deadline(&token) {
                 self.publish();
@@ -747,7 +766,10 @@ impl Owner {
                 .filter(|p| p != &candidates[0]),
         );
         for refresh_token in candidates {
-            match self.exchange(&Grant::RefreshToken(refresh_token.clone())).await {
+            match self
+                .exchange(&Grant::RefreshToken(refresh_token.clone()))
+                .await
+            {
                 Exchange::Answered(response) => {
                     self.metrics.token_refresh("ok");
                     let token = self.adopt(&lock, response, refresh_token).await;
@@ -766,7 +788,8 @@ impl Owner {
                         .map(|(_, b, _)| (*b * 2).min(MAX_REJECTION_BACKOFF))
                         .unwrap_or(REJECTION_BACKOFF);
                     tracing::error!(retry_in_secs = backoff.as_secs(), "Imgur rejected the app's client id or secret; check IMGUR_CLIENT_ID and IMGUR_CLIENT_SECRET");
-                    self.credentials_rejected = Some((Instant::now() + backoff, backoff, error.clone()));
+                    self.credentials_rejected =
+                        Some((Instant::now() + backoff, backoff, error.clone()));
                     self.publish();
                     return Err(error);
                 }
@@ -779,6 +802,17 @@ impl Owner {
                     return Err(self.failed(error));
                 }
                 Exchange::Failed(error) => return Err(self.failed(error)),
+                Exchange::Panicked(error) => {
+                    let now = Instant::now();
+                    self.failure = Some(Failure {
+                        error: error.clone(),
+                        finished: now,
+                        retry_at: now,
+                        pause: FAILURE_BACKOFF,
+                    });
+                    self.publish();
+                    return Err(error);
+                }
             }
         }
         let backoff = self
@@ -817,7 +851,8 @@ impl Owner {
             .map(|f| (f.pause * 2).min(MAX_FAILURE_BACKOFF))
             .unwrap_or(FAILURE_BACKOFF);
         let asked_wait = match &error.kind {
-            ErrorKind::RateLimited { retry_after, .. } | ErrorKind::OverCapacity { retry_after, .. } => {
+            ErrorKind::RateLimited { retry_after, .. }
+            | ErrorKind::OverCapacity { retry_after, .. } => {
                 Some(Duration::from_secs(*retry_after))
             }
             _ => None,
@@ -836,7 +871,12 @@ impl Owner {
     /// Keeps a refresh's answer: the rotated refresh token is written first,
     /// under the lock still held; a failed write keeps everything in memory
     /// and retries. Either way the new access token is used.
-    async fn adopt(&mut self, lock: &Arc<StoreLock>, response: wire::TokenResponse, used: Secret) -> AccessToken {
+    async fn adopt(
+        &mut self,
+        lock: &Arc<StoreLock>,
+        response: wire::TokenResponse,
+        used: Secret,
+    ) -> AccessToken {
         let lifetime = lifetime(&response);
         let mut next = self.tokens.clone();
         let rotated = response
@@ -861,7 +901,9 @@ impl Owner {
         self.credentials_rejected = None;
         self.last_success = Some(Instant::now());
         if self.save(lock).await.is_err() {
-            tracing::error!("could not store the refreshed tokens; keeping them in memory and retrying");
+            tracing::error!(
+                "could not store the refreshed tokens; keeping them in memory and retrying"
+            );
         }
         tracing::info!(
             account = self.tokens.account_username.as_deref().unwrap_or("?"),
@@ -874,15 +916,15 @@ impl Owner {
 
     async fn authorize(&mut self, grant: Grant) -> Result<Account, Error> {
         let lock = self.lock().await?;
-        if let Ok(Some(stored)) = self.load().await {
-            self.merge(stored);
-        }
+        self.reread().await;
         let kind = grant.describe();
         let response = match self.exchange(&grant).await {
             Exchange::Answered(response) => response,
             Exchange::Refused(TokenRefusal::Grant, _, _) => {
                 return Err(Error::local(ErrorKind::Rejected {
-                    message: format!("Imgur rejected the {kind}; it may be wrong, used already, or expired"),
+                    message: format!(
+                        "Imgur rejected the {kind}; it may be wrong, used already, or expired"
+                    ),
                 }))
             }
             Exchange::Refused(TokenRefusal::ClientCredentials(message), status, limits) => {
@@ -895,7 +937,7 @@ impl Owner {
                     rate_limits: limits,
                 })
             }
-            Exchange::Failed(error) => return Err(error),
+            Exchange::Failed(error) | Exchange::Panicked(error) => return Err(error),
         };
         let fallback = match grant {
             Grant::RefreshToken(token) => Some(token),
@@ -943,9 +985,7 @@ impl Owner {
 
     async fn logout(&mut self) -> Result<(), Error> {
         let lock = self.lock().await?;
-        if let Ok(Some(stored)) = self.load().await {
-            self.merge(stored);
-        }
+        self.reread().await;
         let next = self.tokens.without_imgur();
         let store = Arc::clone(&self.store);
         let written = next.clone();
@@ -960,6 +1000,7 @@ impl Owner {
         .await;
         match result {
             Ok(revision) => {
+                self.on_disk = !next.is_empty();
                 self.replace(StoredTokens { revision, ..next });
                 self.unsaved = None;
                 tracing::info!("logged out: the stored Imgur tokens were deleted");
@@ -972,9 +1013,7 @@ impl Owner {
 
     async fn change_flickr(&mut self, flickr: Option<FlickrTokens>) -> Result<(), Error> {
         let lock = self.lock().await?;
-        if let Ok(Some(stored)) = self.load().await {
-            self.merge(stored);
-        }
+        self.reread().await;
         let before = self.tokens.flickr.clone();
         let saving = flickr.is_some();
         self.tokens.flickr = flickr;
@@ -984,6 +1023,7 @@ impl Owner {
             if removed.is_ok() {
                 self.tokens.revision = 0;
                 self.unsaved = None;
+                self.on_disk = false;
             }
             if removed.is_err() {
                 self.tokens.flickr = before;
@@ -1031,6 +1071,7 @@ impl Owner {
             Ok(revision) => {
                 self.tokens.revision = revision;
                 self.unsaved = None;
+                self.on_disk = true;
                 Ok(())
             }
             Err(error) => {
@@ -1058,9 +1099,7 @@ impl Owner {
             }
             return;
         };
-        if let Ok(Some(stored)) = self.load().await {
-            self.merge(stored);
-        }
+        self.reread().await;
         if self.unsaved.is_none() {
             // The store's newer record replaced what was waiting.
             self.publish();
@@ -1070,6 +1109,27 @@ impl Owner {
             tracing::info!("stored the tokens after an earlier failure");
         }
         self.publish();
+    }
+
+    /// Re-reads the store and takes in another process's change: a newer
+    /// record ([`Owner::merge`]), or a removal of one this owner had seen
+    /// stored (a logout elsewhere), which is honoured even over an unsaved
+    /// refresh. An unreadable store keeps the current tokens.
+    async fn reread(&mut self) {
+        match self.load().await {
+            Ok(Some(stored)) => {
+                self.merge(stored);
+                self.on_disk = true;
+            }
+            Ok(None) if self.on_disk => {
+                self.on_disk = false;
+                if !self.tokens.is_empty() {
+                    tracing::info!(store = %self.store.location(), "the token file was removed (a logout in another process); continuing anonymously");
+                    self.replace(StoredTokens::default());
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Takes in a record another process wrote. An unsaved refresh of the
@@ -1143,7 +1203,10 @@ impl Owner {
             refresh_at: self.refresh_at,
             blocked,
             unsaved: self.unsaved.is_some(),
-            credentials_rejected: self.credentials_rejected.as_ref().map(|(_, _, e)| e.clone()),
+            credentials_rejected: self
+                .credentials_rejected
+                .as_ref()
+                .map(|(_, _, e)| e.clone()),
         });
     }
 
@@ -1185,10 +1248,12 @@ impl Owner {
             .timeout(self.timeout)
             .form(&form);
         let metrics = Arc::clone(&self.metrics);
+        #[cfg(test)]
+        let panic_now = self.panic_in_next_request.swap(false, Ordering::AcqRel);
         let task = tokio::spawn(
             async move {
                 #[cfg(test)]
-                if PANIC_IN_NEXT_TOKEN_REQUEST.swap(false, Ordering::AcqRel) {
+                if panic_now {
                     panic!("injected panic in a token request");
                 }
                 request_token(request, &metrics).await
@@ -1197,7 +1262,7 @@ impl Owner {
         );
         task.await.unwrap_or_else(|join| {
             tracing::error!(error = %join, "the token request task failed");
-            Exchange::Failed(Error::local(ErrorKind::Unreachable(
+            Exchange::Panicked(Error::local(ErrorKind::Unreachable(
                 "the token request failed unexpectedly".into(),
             )))
         })
@@ -1246,7 +1311,8 @@ async fn request_token(request: reqwest::RequestBuilder, metrics: &Metrics) -> E
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(wire::parse_retry_after);
-    let refusal = wire::classify_token_error(status, content_type, &body, retry_after, &rate_limits);
+    let refusal =
+        wire::classify_token_error(status, content_type, &body, retry_after, &rate_limits);
     Exchange::Refused(refusal, Some(status), rate_limits)
 }
 
@@ -1289,7 +1355,9 @@ fn apply_access_token(
 pub fn logout_stored(store: &dyn TokenStore) -> Result<(), StoreError> {
     let lock = store.lock()?;
     match store.load()? {
-        Some(stored) if stored.flickr.is_some() => store.save(&lock, &stored.without_imgur()).map(drop),
+        Some(stored) if stored.flickr.is_some() => {
+            store.save(&lock, &stored.without_imgur()).map(drop)
+        }
         _ => store.remove(&lock),
     }
 }
@@ -1361,13 +1429,53 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let owner = owner_against(&fake, dir.path()).await;
 
-        PANIC_IN_NEXT_TOKEN_REQUEST.store(true, Ordering::SeqCst);
+        owner.panic_in_next_request.store(true, Ordering::SeqCst);
         let first = owner.access_token().await;
         let second = owner.access_token().await;
 
         assert!(first.is_err(), "the panicking flight answers an error");
         let token = second.expect("the next caller starts a new flight");
-        assert_eq!(fake.calls(Endpoint::Token), 1, "only the second flight reached Imgur");
-        assert!(fake.issued_access_tokens().contains(&token.value.expose().to_owned()));
+        assert_eq!(
+            fake.calls(Endpoint::Token),
+            1,
+            "only the second flight reached Imgur"
+        );
+        assert!(fake
+            .issued_access_tokens()
+            .contains(&token.value.expose().to_owned()));
+    }
+
+    #[tokio::test]
+    async fn flickr_tokens_survive_every_imgur_write_and_a_logout() {
+        let fake = FakeImgur::start(FakeConfig::default()).await.expect("fake");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let owner = owner_against(&fake, dir.path()).await;
+        let flickr = FlickrTokens {
+            token: Secret::new("flickr-token"),
+            token_secret: Secret::new("flickr-secret"),
+            username: Some("someone".into()),
+            user_nsid: Some("1@N01".into()),
+            perms: Some("write".into()),
+        };
+
+        owner.save_flickr(flickr.clone()).await.expect("saved");
+        owner.access_token().await.expect("an Imgur refresh");
+        owner
+            .authorize(Grant::RefreshToken(Secret::new(
+                fake.current_refresh_token(),
+            )))
+            .await
+            .expect("an Imgur login");
+        owner.logout().await.expect("an Imgur logout");
+
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let stored = store.load().expect("loads").expect("kept for Flickr");
+        assert_eq!(stored.flickr, Some(flickr.clone()));
+        assert_eq!(stored.refresh_token, None, "Imgur's part is gone");
+        assert_eq!(owner.flickr_tokens(), Some(flickr));
+        assert!(!format!("{:?}", owner.flickr_tokens()).contains("flickr-secret"));
+        owner.remove_flickr().await.expect("removed");
+        assert_eq!(store.load().expect("loads"), None, "nothing left to keep");
+        assert_eq!(owner.flickr_tokens(), None);
     }
 }

@@ -284,7 +284,9 @@ pub fn classify_token_error(
     let kind = classify_error(status, content_type, body, retry_after, rate_limits);
     if matches!(
         kind,
-        ErrorKind::BlockedByImgur { .. } | ErrorKind::OverCapacity { .. } | ErrorKind::RateLimited { .. }
+        ErrorKind::BlockedByImgur { .. }
+            | ErrorKind::OverCapacity { .. }
+            | ErrorKind::RateLimited { .. }
     ) || status >= 500
     {
         return TokenRefusal::Other(kind);
@@ -304,9 +306,16 @@ pub fn classify_token_error(
         });
     let message = oauth.or_else(|| error_message(body)).unwrap_or_default();
     let lower = message.to_ascii_lowercase();
-    let about_grant = ["invalid_grant", "refresh token", "refresh_token", "grant", "code", "pin"]
-        .iter()
-        .any(|word| lower.contains(word));
+    let about_grant = [
+        "invalid_grant",
+        "refresh token",
+        "refresh_token",
+        "grant",
+        "code",
+        "pin",
+    ]
+    .iter()
+    .any(|word| lower.contains(word));
     let about_client = lower.contains("invalid_client")
         || lower.contains("unauthorized_client")
         || (lower.contains("client") && !about_grant);
@@ -596,22 +605,73 @@ mod tests {
     fn token_endpoint_refusals_are_sorted_by_what_can_fix_them() {
         use super::TokenRefusal::*;
         let env = |status: u16, error: &str| {
-            format!(r#"{{"data":{{"error":"{error}","request":"/oauth2/token","method":"POST"}},"success":false,"status":{status}}}"#)
+            format!(
+                r#"{{"data":{{"error":"{error}","request":"/oauth2/token","method":"POST"}},"success":false,"status":{status}}}"#
+            )
         };
         let cases: Vec<(&str, u16, String, &str)> = vec![
-            ("Imgur's invalid refresh token", 400, env(400, "Invalid refresh token"), "grant"),
-            ("the 2020 mock text", 400, env(400, "Refresh token doesn't exist or is invalid for the client"), "grant"),
-            ("OAuth2 invalid_grant", 400, r#"{"error":"invalid_grant"}"#.into(), "grant"),
-            ("OAuth2 invalid_client", 401, r#"{"error":"invalid_client","error_description":"bad secret"}"#.into(), "client"),
-            ("Imgur's invalid client", 401, env(401, "Invalid client"), "client"),
+            (
+                "Imgur's invalid refresh token",
+                400,
+                env(400, "Invalid refresh token"),
+                "grant",
+            ),
+            (
+                "the 2020 mock text",
+                400,
+                env(
+                    400,
+                    "Refresh token doesn't exist or is invalid for the client",
+                ),
+                "grant",
+            ),
+            (
+                "OAuth2 invalid_grant",
+                400,
+                r#"{"error":"invalid_grant"}"#.into(),
+                "grant",
+            ),
+            (
+                "OAuth2 invalid_client",
+                401,
+                r#"{"error":"invalid_client","error_description":"bad secret"}"#.into(),
+                "client",
+            ),
+            (
+                "Imgur's invalid client",
+                401,
+                env(401, "Invalid client"),
+                "client",
+            ),
             ("a bare 401", 401, String::new(), "client"),
-            ("a 400 about the client id", 400, env(400, "client_id is invalid"), "client"),
-            ("blocked", 403, env(403, "These actions are forbidden."), "other"),
+            (
+                "a 400 about the client id",
+                400,
+                env(400, "client_id is invalid"),
+                "client",
+            ),
+            (
+                "blocked",
+                403,
+                env(403, "These actions are forbidden."),
+                "other",
+            ),
             ("rate limited", 429, env(429, "Too Many Requests"), "other"),
-            ("server error", 500, env(500, "Internal server error"), "other"),
+            (
+                "server error",
+                500,
+                env(500, "Internal server error"),
+                "other",
+            ),
         ];
         for (case, status, body, expected) in cases {
-            let got = match classify_token_error(status, "application/json", body.as_bytes(), None, &RateLimits::default()) {
+            let got = match classify_token_error(
+                status,
+                "application/json",
+                body.as_bytes(),
+                None,
+                &RateLimits::default(),
+            ) {
                 Grant => "grant",
                 ClientCredentials(_) => "client",
                 Other(_) => "other",
@@ -620,4 +680,3 @@ mod tests {
         }
     }
 }
-

@@ -86,8 +86,12 @@ async fn sigkill_at_random_moments_loses_no_authorization() {
         let stop = Arc::new(AtomicBool::new(false));
         let flows: Vec<_> = (0..4)
             .map(|_| {
-                let (http, url, stop, served) =
-                    (http.clone(), account.clone(), Arc::clone(&stop), Arc::clone(&served));
+                let (http, url, stop, served) = (
+                    http.clone(),
+                    account.clone(),
+                    Arc::clone(&stop),
+                    Arc::clone(&served),
+                );
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         if let Ok(r) = http.get(&url).send().await {
@@ -124,7 +128,10 @@ async fn sigkill_at_random_moments_loses_no_authorization() {
         alive.as_secs_f64(),
     );
     if grace {
-        assert_eq!(lockouts, 0, "no kill may lock the gateway out while the grace holds");
+        assert_eq!(
+            lockouts, 0,
+            "no kill may lock the gateway out while the grace holds"
+        );
     }
     assert!(slowest <= SERVE_WITHIN);
 }

@@ -2,7 +2,9 @@
 //! test in `src/imgur/tokens.rs`): each test names the problem it covers and
 //! failed on the code before the token owner.
 
-use crate::helpers::{assert_problem, run_pixgate, spawn_app_with, GatewayProcess, Options, TestApp};
+use crate::helpers::{
+    assert_problem, run_pixgate, spawn_app_with, GatewayProcess, Options, TestApp,
+};
 use pixgate::fake_imgur::{Endpoint, FakeConfig, FakeImgur, Fault, FaultKind};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -68,7 +70,12 @@ async fn problem_1_a_retried_token_write_waits_for_the_file_lock() {
         return;
     };
     app.fake.expire_access_tokens();
-    assert_eq!(app.get(&format!("/v1/images/{}", some_image(&app))).await.status(), 200);
+    assert_eq!(
+        app.get(&format!("/v1/images/{}", some_image(&app)))
+            .await
+            .status(),
+        200
+    );
 
     // Another process holds the lock (a login in another terminal, a refresh
     // in a second gateway) while the disk recovers.
@@ -89,9 +96,11 @@ async fn problem_1_a_retried_token_write_waits_for_the_file_lock() {
 
     lock.unlock().expect("unlocked");
     let current = app.fake.current_refresh_token();
-    eventually(Duration::from_secs(40), "the rotated token is stored once the lock is free", || {
-        stored_refresh_token(&app).as_deref() == Some(current.as_str())
-    })
+    eventually(
+        Duration::from_secs(40),
+        "the rotated token is stored once the lock is free",
+        || stored_refresh_token(&app).as_deref() == Some(current.as_str()),
+    )
     .await;
 }
 
@@ -121,16 +130,33 @@ async fn problem_2_a_login_whose_write_fails_is_used_reported_as_not_stored_and_
 
     let problem = assert_problem(login, 500, "login-not-stored").await;
     let detail = problem["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("uses it now") && detail.contains("not stored yet"), "{detail}");
-    assert_eq!(app.get("/v1/account").await.status(), 200, "the login is in use");
-    let issued = app.fake.issued_access_tokens().last().cloned().expect("issued");
-    assert_eq!(last_bearer(&app, Endpoint::Account), Some(format!("Bearer {issued}")));
+    assert!(
+        detail.contains("uses it now") && detail.contains("not stored yet"),
+        "{detail}"
+    );
+    assert_eq!(
+        app.get("/v1/account").await.status(),
+        200,
+        "the login is in use"
+    );
+    let issued = app
+        .fake
+        .issued_access_tokens()
+        .last()
+        .cloned()
+        .expect("issued");
+    assert_eq!(
+        last_bearer(&app, Endpoint::Account),
+        Some(format!("Bearer {issued}"))
+    );
     assert!(!app.token_file.exists(), "nothing was written yet");
     drop(frozen);
     let rotated = app.fake.current_refresh_token();
-    eventually(Duration::from_secs(40), "the login is stored by a retry", || {
-        stored_refresh_token(&app).as_deref() == Some(rotated.as_str())
-    })
+    eventually(
+        Duration::from_secs(40),
+        "the login is stored by a retry",
+        || stored_refresh_token(&app).as_deref() == Some(rotated.as_str()),
+    )
     .await;
 }
 
@@ -153,14 +179,21 @@ async fn problem_3_a_logout_in_another_terminal_waits_for_a_running_refresh_and_
     let token_file = app.token_file.clone();
     let config = app.fake.config().clone();
     let logout = tokio::task::spawn_blocking(move || {
-        let fake = FakeCli { url: fake_url, config };
+        let fake = FakeCli {
+            url: fake_url,
+            config,
+        };
         fake.run(&token_file, &["logout"])
     })
     .await
     .expect("joined");
     let _ = request.await;
 
-    assert!(logout.status.success(), "{}", String::from_utf8_lossy(&logout.stderr));
+    assert!(
+        logout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logout.stderr)
+    );
     assert!(
         stored_refresh_token(&app).is_none(),
         "the refresh that ran during the logout did not write the tokens back"
@@ -169,11 +202,21 @@ async fn problem_3_a_logout_in_another_terminal_waits_for_a_running_refresh_and_
     let url = app.url("/auth/status");
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let status: serde_json::Value = http.get(&url).send().await.expect("sent").json().await.expect("json");
+        let status: serde_json::Value = http
+            .get(&url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
         if status["authorized"] == false {
             break;
         }
-        assert!(Instant::now() < deadline, "the gateway noticed the logout within 1 s");
+        assert!(
+            Instant::now() < deadline,
+            "the gateway noticed the logout within 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await; // polling an effect, bounded
     }
 }
@@ -228,15 +271,25 @@ async fn problem_4_an_import_is_kept_when_the_environment_still_holds_the_older_
         "",
         &env,
     );
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let gateway = GatewayProcess::start(&fake, dir.path(), &token_file, &env);
 
-    let account = reqwest::get(gateway.url("/v1/account")).await.expect("sent");
+    let account = reqwest::get(gateway.url("/v1/account"))
+        .await
+        .expect("sent");
 
     assert_eq!(account.status(), 200, "the imported, rotated token is used");
     let stored: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&token_file).expect("file")).expect("json");
-    assert_ne!(stored["refresh_token"], seed.as_str(), "the stale seed did not overwrite the import");
+    assert_ne!(
+        stored["refresh_token"],
+        seed.as_str(),
+        "the stale seed did not overwrite the import"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -271,9 +324,11 @@ async fn problem_5_no_early_refresh_rotates_a_token_that_is_not_stored() {
     );
     drop(frozen);
     let current = app.fake.current_refresh_token();
-    eventually(Duration::from_secs(40), "the unsaved token is stored", || {
-        stored_refresh_token(&app).as_deref() == Some(current.as_str())
-    })
+    eventually(
+        Duration::from_secs(40),
+        "the unsaved token is stored",
+        || stored_refresh_token(&app).as_deref() == Some(current.as_str()),
+    )
     .await;
 }
 
@@ -281,9 +336,15 @@ async fn problem_5_no_early_refresh_rotates_a_token_that_is_not_stored() {
 async fn problem_6_a_failed_early_refresh_keeps_the_working_token_and_retries() {
     let mut app = spawn_app_with(Options::default()).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("now").as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("now")
+        .as_secs() as i64;
     app.edit_token_file(|json| json["access_token_expires_at"] = (now + 30).into());
-    let old = app.token_file_json()["access_token"].as_str().expect("stored").to_owned();
+    let old = app.token_file_json()["access_token"]
+        .as_str()
+        .expect("stored")
+        .to_owned();
     let seed = app.seed_refresh_token.clone();
     app.restart(seed).await;
     let token_calls = app.fake.calls(Endpoint::Token);
@@ -297,20 +358,42 @@ async fn problem_6_a_failed_early_refresh_keeps_the_working_token_and_retries() 
     let first = app.get(&format!("/v1/images/{image}")).await;
 
     assert_eq!(first.status(), 200, "the still valid token is used");
-    assert_eq!(app.fake.calls(Endpoint::Token), token_calls + 1, "the early refresh was tried");
-    assert_eq!(last_bearer(&app, Endpoint::GetImage), Some(format!("Bearer {old}")));
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        token_calls + 1,
+        "the early refresh was tried"
+    );
+    assert_eq!(
+        last_bearer(&app, Endpoint::GetImage),
+        Some(format!("Bearer {old}"))
+    );
     let second = app.get(&format!("/v1/images/{image}")).await;
     assert_eq!(second.status(), 200);
-    assert_eq!(app.fake.calls(Endpoint::Token), token_calls + 1, "backing off");
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        token_calls + 1,
+        "backing off"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.fake.calls(Endpoint::Token) == token_calls + 1 {
-        assert!(Instant::now() < deadline, "the early refresh is retried after its backoff");
+        assert!(
+            Instant::now() < deadline,
+            "the early refresh is retried after its backoff"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await; // polling for the retry, bounded
         assert_eq!(app.get(&format!("/v1/images/{image}")).await.status(), 200);
     }
-    let issued = app.fake.issued_access_tokens().last().cloned().expect("issued");
+    let issued = app
+        .fake
+        .issued_access_tokens()
+        .last()
+        .cloned()
+        .expect("issued");
     assert_eq!(app.get(&format!("/v1/images/{image}")).await.status(), 200);
-    assert_eq!(last_bearer(&app, Endpoint::GetImage), Some(format!("Bearer {issued}")));
+    assert_eq!(
+        last_bearer(&app, Endpoint::GetImage),
+        Some(format!("Bearer {issued}"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -323,21 +406,39 @@ async fn problem_8_wrong_client_credentials_are_their_own_problem_and_readyz_say
         &fake,
         dir.path(),
         &token_file,
-        &[("IMGUR_REFRESH_TOKEN", seed.as_str()), ("IMGUR_CLIENT_SECRET", "not-the-secret")],
+        &[
+            ("IMGUR_REFRESH_TOKEN", seed.as_str()),
+            ("IMGUR_CLIENT_SECRET", "not-the-secret"),
+        ],
     );
 
-    let account = reqwest::get(gateway.url("/v1/account")).await.expect("sent");
+    let account = reqwest::get(gateway.url("/v1/account"))
+        .await
+        .expect("sent");
     let ready = reqwest::get(gateway.url("/readyz")).await.expect("sent");
 
     let problem = assert_problem(account, 502, "client-credentials-rejected").await;
     let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
-    assert!(detail.contains("IMGUR_CLIENT_ID") && detail.contains("IMGUR_CLIENT_SECRET"), "{detail}");
-    assert!(!detail.to_lowercase().contains("authorize again"), "{detail}");
+    assert!(
+        detail.contains("IMGUR_CLIENT_ID") && detail.contains("IMGUR_CLIENT_SECRET"),
+        "{detail}"
+    );
+    assert!(
+        !detail.to_lowercase().contains("authorize again"),
+        "{detail}"
+    );
     let not_ready = assert_problem(ready, 503, "not-ready").await;
-    assert!(not_ready["detail"].as_str().unwrap_or_default().contains("IMGUR_CLIENT_SECRET"));
+    assert!(not_ready["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("IMGUR_CLIENT_SECRET"));
     let stored: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&token_file).expect("file")).expect("json");
-    assert_eq!(stored["refresh_token"], seed.as_str(), "the refresh token is kept");
+    assert_eq!(
+        stored["refresh_token"],
+        seed.as_str(),
+        "the refresh token is kept"
+    );
 }
 
 #[tokio::test]
@@ -367,7 +468,11 @@ async fn problem_8_the_token_endpoint_retry_after_is_honoured() {
 
     assert_eq!(retry_after.as_deref(), Some("42"));
     assert_eq!(second.status(), 429, "still backing off");
-    assert_eq!(app.fake.calls(Endpoint::Token), token_calls + 1, "one token request in the wait");
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        token_calls + 1,
+        "one token request in the wait"
+    );
 }
 
 #[tokio::test]
@@ -407,5 +512,9 @@ async fn problem_9_a_401_right_after_a_refresh_is_answered_without_another_refre
 
     let problem = assert_problem(refused, 502, "upstream-error").await;
     assert_eq!(problem["upstream_status"], 401, "{problem}");
-    assert_eq!(app.fake.calls(Endpoint::Token), token_calls, "no refresh within 10 s");
+    assert_eq!(
+        app.fake.calls(Endpoint::Token),
+        token_calls,
+        "no refresh within 10 s"
+    );
 }

@@ -990,7 +990,6 @@ impl Owner {
         let store = Arc::clone(&self.store);
         let written = next.clone();
         let result = blocking(move || {
-            let lock = &*lock;
             if written.is_empty() {
                 store.remove(&lock).map(|()| 0)
             } else {

@@ -56,7 +56,11 @@ async fn sigkill_at_random_moments_loses_no_authorization() {
                 &[("IMGUR_REFRESH_TOKEN", seed.as_str())],
             )
         });
-        let http = reqwest::Client::new();
+        // Bounded: a port reused by another program must not hang the run.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
         let account = gateway.url("/v1/account");
         let outcome = loop {
             let status = match http.get(&account).send().await {

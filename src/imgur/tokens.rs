@@ -284,7 +284,9 @@ enum Command {
 /// last handle is dropped.
 #[derive(Clone)]
 pub struct TokenOwner {
-    commands: mpsc::Sender<Command>,
+    /// Each command with the caller's span, so the owner's log lines carry
+    /// the request id.
+    commands: mpsc::Sender<(Command, tracing::Span)>,
     current: watch::Receiver<Published>,
     /// Counts logins, logouts and other processes' changes of the account.
     authorizations: watch::Receiver<u64>,
@@ -343,7 +345,7 @@ impl TokenOwner {
             let commands = commands.clone();
             // A full queue already holds work that ends in a reload of the store.
             Box::new(move || {
-                let _ = commands.try_send(Command::StoreChanged);
+                let _ = commands.try_send((Command::StoreChanged, tracing::Span::none()));
             })
         };
         let store_watch = store.watch(changed);
@@ -537,7 +539,7 @@ impl TokenOwner {
         let (reply, answer) = oneshot::channel();
         let gone = || Error::local(ErrorKind::Unreachable("the token owner stopped".into()));
         self.commands
-            .send(command(reply))
+            .send((command(reply), tracing::Span::current()))
             .await
             .map_err(|_| gone())?;
         answer.await.unwrap_or_else(|_| Err(gone()))
@@ -599,7 +601,7 @@ enum Exchange {
 }
 
 impl Owner {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<(Command, tracing::Span)>) {
         loop {
             let retry = self.unsaved.as_ref().map(|u| u.next_try);
             let command = tokio::select! {
@@ -612,7 +614,8 @@ impl Owner {
                     continue;
                 }
             };
-            self.handle(command).await;
+            let (command, span) = command;
+            self.handle(command).instrument(span).await;
         }
         if self.unsaved.is_some() {
             // The process is ending; one last try.

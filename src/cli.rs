@@ -1,9 +1,10 @@
 //! The terminal commands: `pixgate login`, `logout`, `status` and
-//! `import --sharex`. They work on the same token file as the server, which
-//! notices the change on its next request.
+//! `import --sharex`. They use the same store code as the server, under the
+//! same cross-process lock; a running server notices their change through
+//! its watch on the token file.
 
 use crate::config::{ConfigError, ImportArgs, LoginArgs, OpenapiArgs, ServerArgs, UploadsArgs};
-use crate::imgur::{self, AuthStatus, Grant, ImgurClient, StoreError, TokenStore};
+use crate::imgur::{self, AuthStatus, FileStore, Grant, ImgurClient, StoreError, TokenStore};
 use crate::model::ResponseType;
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
@@ -40,7 +41,7 @@ pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> 
     }
     let client = ImgurClient::new(
         &config,
-        TokenStore::new(args.token_file()?),
+        std::sync::Arc::new(FileStore::new(args.token_file()?)),
         Default::default(),
     )?;
     let grant = match (login.refresh_token, login.pin) {
@@ -91,12 +92,24 @@ fn open_in_browser(url: &str) {
     }
 }
 
+/// Logs in and reports. Imgur has rotated the user's token once it answers,
+/// so when the write fails this waits, retrying, until the token is stored:
+/// ending the process would lose it.
 async fn authorize_and_report(client: &ImgurClient, grant: Grant) -> Result<(), CliError> {
-    let account = client.tokens().authorize(grant).await?;
+    let tokens = client.tokens();
+    let account = match tokens.authorize(grant).await {
+        Ok(account) => account,
+        Err(error) if matches!(error.kind, imgur::ErrorKind::NotStored { .. }) => {
+            eprintln!("{error}\nWaiting until it is stored (Ctrl-C loses the login)...");
+            tokens.stored().await;
+            tokens.account()
+        }
+        Err(error) => return Err(error.into()),
+    };
     println!(
         "authorized as {}; token stored in {}",
         account.username.as_deref().unwrap_or("your Imgur account"),
-        client.tokens().token_file().display()
+        tokens.location()
     );
     Ok(())
 }
@@ -124,10 +137,11 @@ pub fn openapi(args: OpenapiArgs) -> Result<(), CliError> {
     write().map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
 }
 
-/// `pixgate logout`.
+/// `pixgate logout`: under the store's lock, so a refresh running in a
+/// gateway finishes first and cannot write the tokens back afterwards.
 pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
     let path = args.token_file()?;
-    TokenStore::new(&path).remove()?;
+    imgur::logout_stored(&FileStore::new(&path))?;
     println!(
         "logged out; removed the stored tokens at {}",
         path.display()
@@ -137,7 +151,7 @@ pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
 
 /// `pixgate status`: what `/auth/status` shows, read from the token file.
 pub fn status(args: &ServerArgs) -> Result<(), CliError> {
-    let tokens = TokenStore::new(args.token_file()?)
+    let tokens = FileStore::new(args.token_file()?)
         .load()?
         .unwrap_or_default();
     let status = AuthStatus::of(&tokens);
@@ -153,14 +167,17 @@ pub fn status(args: &ServerArgs) -> Result<(), CliError> {
 /// refresh token only works with its own app) and stores it.
 pub async fn import(args: &ServerArgs, import: ImportArgs) -> Result<(), CliError> {
     let found = read_sharex(&import.sharex)?;
+    // The seed of the environment (IMGUR_REFRESH_TOKEN, .env) goes along:
+    // its fingerprint is recorded with the imported token, so the next start
+    // keeps the import instead of re-seeding the older token over it.
     let config = args.imgur_config_for(
         Some(found.client_id.clone()),
         Some(found.client_secret),
-        None,
+        args.seed_refresh_token(),
     )?;
     let client = ImgurClient::new(
         &config,
-        TokenStore::new(args.token_file()?),
+        std::sync::Arc::new(FileStore::new(args.token_file()?)),
         Default::default(),
     )?;
     authorize_and_report(&client, Grant::RefreshToken(found.refresh_token)).await?;

@@ -8,7 +8,7 @@ use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::imgur::{ImgurClient, StoreError, TokenStore};
+use crate::imgur::{FileStore, ImgurClient, StoreError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::upload::{UploadBudget, UploadStorage};
@@ -61,7 +61,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let imgur = ImgurClient::new(
             &config.imgur,
-            TokenStore::new(&config.token_file),
+            Arc::new(FileStore::new(&config.token_file)),
             Arc::clone(&metrics),
         )?;
         let ledger = Ledger::open(&config.db)?;

@@ -59,6 +59,12 @@ pub enum ProblemKind {
     UpstreamError,
     /// 504: Imgur did not answer in time.
     UpstreamTimeout,
+    /// 502: Imgur's token endpoint refused the app's client id or secret
+    /// (`IMGUR_CLIENT_ID`/`IMGUR_CLIENT_SECRET`).
+    ClientCredentialsRejected,
+    /// 500: Imgur accepted a login and pixgate uses it, but the token file
+    /// could not be written yet; pixgate keeps retrying.
+    LoginNotStored,
     /// 500: a local failure (disk); details are logged.
     Internal,
 }
@@ -162,6 +168,16 @@ impl ProblemKind {
                 StatusCode::GATEWAY_TIMEOUT,
                 "urn:pixgate:problem:upstream-timeout",
                 "Imgur did not answer in time",
+            ),
+            ClientCredentialsRejected => (
+                StatusCode::BAD_GATEWAY,
+                "urn:pixgate:problem:client-credentials-rejected",
+                "Imgur rejected the app's client id or secret",
+            ),
+            LoginNotStored => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "urn:pixgate:problem:login-not-stored",
+                "Logged in, but not stored yet",
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -303,6 +319,10 @@ impl From<imgur::Error> for Problem {
             | ErrorKind::InvalidResponse { .. }
             | ErrorKind::Unreachable(_) => (ProblemKind::UpstreamError, None),
             ErrorKind::Timeout => (ProblemKind::UpstreamTimeout, None),
+            ErrorKind::ClientCredentialsRejected { .. } => {
+                (ProblemKind::ClientCredentialsRejected, None)
+            }
+            ErrorKind::NotStored { .. } => (ProblemKind::LoginNotStored, None),
             ErrorKind::Spool(_) | ErrorKind::Storage(_) => (ProblemKind::Internal, None),
         };
         if kind == ProblemKind::Internal || kind == ProblemKind::UpstreamError {

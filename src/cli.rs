@@ -1,13 +1,14 @@
 //! The terminal commands: `pixgate login`, `logout`, `status` and
-//! `import --sharex`. They work on the same token file as the server, which
-//! notices the change on its next request.
+//! `import --sharex`. They use the same store code as the server, under the
+//! same cross-process lock; a running server notices their change through
+//! its watch on the token file.
 
 use crate::config::{
     ConfigError, ImportArgs, LoginArgs, OpenapiArgs, Provider, ServerArgs, UploadsArgs,
 };
-use crate::flickr::{self, FlickrClient, FlickrSession, FlickrTokens};
+use crate::flickr::{self, FlickrClient};
 use crate::gateway::WANTED_PERMS;
-use crate::imgur::{self, AuthStatus, Grant, ImgurClient, StoreError, TokenStore};
+use crate::imgur::{self, AuthStatus, FileStore, Grant, ImgurClient, StoreError, TokenStore};
 use crate::model::ResponseType;
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
@@ -55,7 +56,7 @@ pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> 
     }
     let client = ImgurClient::new(
         &config,
-        TokenStore::new(args.token_file()?),
+        std::sync::Arc::new(FileStore::new(args.token_file()?)),
         Default::default(),
     )?;
     let grant = match (login.refresh_token, login.pin) {
@@ -68,18 +69,18 @@ pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> 
 
 /// `pixgate login --provider flickr`: the `oob` flow (the user copies the
 /// verifier Flickr shows), or `--token` with `--token-secret` checked with
-/// checkToken. The tokens go to the token file's Flickr section.
+/// checkToken. The tokens go to the store's Flickr part.
 async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> {
     let config = args
         .flickr_config()?
         .ok_or(ConfigError::FlickrNotConfigured)?;
     let client = FlickrClient::new(config)?;
-    let session = FlickrSession::open(TokenStore::new(args.token_file()?))?;
+    let store = FileStore::new(args.token_file()?);
     let tokens = match (login.token, login.token_secret) {
         (Some(token), Some(secret)) => {
             let token = flickr::Token { token, secret };
             let check = client.check_token(&token).await?;
-            FlickrTokens::checked(token, check)
+            check.into_stored(token)
         }
         _ => {
             let request_token = client.request_token("oob").await?;
@@ -101,7 +102,7 @@ async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliErro
                 return Err(CliError::Failed("no code was entered".into()));
             }
             let authorization = client.access_token(&request_token, verifier).await?;
-            FlickrTokens::authorized(authorization, WANTED_PERMS)
+            authorization.into_stored(WANTED_PERMS)
         }
     };
     let shown = format!(
@@ -110,7 +111,9 @@ async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliErro
         tokens.user_nsid.as_deref().unwrap_or("?"),
         tokens.perms.as_deref().unwrap_or("?")
     );
-    session.save_flickr(tokens).await?;
+    // Another process than the gateway: through the store's lock, which a
+    // running gateway's token owner watches.
+    imgur::save_flickr_stored(&store, tokens)?;
     println!(
         "authorized as {shown} on Flickr; token stored in {}",
         args.token_file()?.display()
@@ -158,12 +161,24 @@ fn open_in_browser(url: &str) {
     }
 }
 
+/// Logs in and reports. Imgur has rotated the user's token once it answers,
+/// so when the write fails this waits, retrying, until the token is stored:
+/// ending the process would lose it.
 async fn authorize_and_report(client: &ImgurClient, grant: Grant) -> Result<(), CliError> {
-    let account = client.tokens().authorize(grant).await?;
+    let tokens = client.tokens();
+    let account = match tokens.authorize(grant).await {
+        Ok(account) => account,
+        Err(error) if matches!(error.kind, imgur::ErrorKind::NotStored { .. }) => {
+            eprintln!("{error}\nWaiting until it is stored (Ctrl-C loses the login)...");
+            tokens.stored().await;
+            tokens.account()
+        }
+        Err(error) => return Err(error.into()),
+    };
     println!(
         "authorized as {}; token stored in {}",
         account.username.as_deref().unwrap_or("your Imgur account"),
-        client.tokens().token_file().display()
+        tokens.location()
     );
     Ok(())
 }
@@ -191,10 +206,11 @@ pub fn openapi(args: OpenapiArgs) -> Result<(), CliError> {
     write().map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))
 }
 
-/// `pixgate logout`.
+/// `pixgate logout`: under the store's lock, so a refresh running in a
+/// gateway finishes first and cannot write the tokens back afterwards.
 pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
     let path = args.token_file()?;
-    TokenStore::new(&path).remove()?;
+    imgur::logout_stored(&FileStore::new(&path))?;
     println!(
         "logged out; removed the stored tokens at {}",
         path.display()
@@ -204,7 +220,7 @@ pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
 
 /// `pixgate status`: what `/auth/status` shows, read from the token file.
 pub fn status(args: &ServerArgs) -> Result<(), CliError> {
-    let tokens = TokenStore::new(args.token_file()?)
+    let tokens = FileStore::new(args.token_file()?)
         .load()?
         .unwrap_or_default();
     let status = AuthStatus::of(&tokens);
@@ -220,14 +236,17 @@ pub fn status(args: &ServerArgs) -> Result<(), CliError> {
 /// refresh token only works with its own app) and stores it.
 pub async fn import(args: &ServerArgs, import: ImportArgs) -> Result<(), CliError> {
     let found = read_sharex(&import.sharex)?;
+    // The seed of the environment (IMGUR_REFRESH_TOKEN, .env) goes along:
+    // its fingerprint is recorded with the imported token, so the next start
+    // keeps the import instead of re-seeding the older token over it.
     let config = args.imgur_config_for(
         Some(found.client_id.clone()),
         Some(found.client_secret),
-        None,
+        args.seed_refresh_token(),
     )?;
     let client = ImgurClient::new(
         &config,
-        TokenStore::new(args.token_file()?),
+        std::sync::Arc::new(FileStore::new(args.token_file()?)),
         Default::default(),
     )?;
     authorize_and_report(&client, Grant::RefreshToken(found.refresh_token)).await?;

@@ -427,6 +427,11 @@ impl ServerArgs {
         Ok(Some(config))
     }
 
+    /// `IMGUR_REFRESH_TOKEN`, the seed of the token file, if set.
+    pub fn seed_refresh_token(&self) -> Option<Secret> {
+        self.refresh_token.clone()
+    }
+
     /// The upload ledger: `--db`, else the XDG default.
     pub fn db(&self) -> Result<PathBuf, ConfigError> {
         match &self.db {

@@ -9,8 +9,7 @@
 use crate::config::ServerArgs;
 use crate::fake_flickr::{FakeFlickr, FakeFlickrConfig};
 use crate::fake_imgur::{FakeConfig, FakeImgur};
-use crate::flickr::{FlickrSession, FlickrTokens};
-use crate::imgur::TokenStore;
+use crate::imgur::{save_flickr_stored, FileStore, FlickrTokens};
 use crate::secret::Secret;
 
 /// The running fakes and the demo's token directory; keep it alive while serving.
@@ -41,18 +40,15 @@ pub async fn start(args: &mut ServerArgs) -> std::io::Result<Demo> {
     args.flickr_api_url = flickr.base_url();
     args.flickr_upload_url = flickr.base_url();
     args.flickr_oauth_url = flickr.base_url();
-    let token_file = TokenStore::new(state.path().join("tokens.json"));
-    FlickrSession::open(token_file)
-        .map_err(std::io::Error::other)?
-        .save_flickr(FlickrTokens {
-            token: Secret::new(config.access_token.clone()),
-            token_secret: Secret::new(config.access_token_secret.clone()),
-            username: Some(config.username.clone()),
-            user_nsid: Some(config.user_nsid.clone()),
-            perms: Some(config.access_perms.as_str().to_owned()),
-        })
-        .await
-        .map_err(std::io::Error::other)?;
+    let token_file = FileStore::new(state.path().join("tokens.json"));
+    let seeded = FlickrTokens {
+        token: Secret::new(config.access_token.clone()),
+        token_secret: Secret::new(config.access_token_secret.clone()),
+        username: Some(config.username.clone()),
+        user_nsid: Some(config.user_nsid.clone()),
+        perms: Some(config.access_perms.as_str().to_owned()),
+    };
+    save_flickr_stored(&token_file, seeded).map_err(std::io::Error::other)?;
     Ok(Demo {
         fake,
         flickr,

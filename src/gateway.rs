@@ -52,7 +52,9 @@ pub enum LoginError {
 /// The gateway's operations.
 pub struct Gateway {
     imgur: ImgurClient,
-    favorites: FavoritesCache,
+    /// Shared with the task that drops its pages whenever the authorization
+    /// changes (see [`Gateway::new`]).
+    favorites: Arc<FavoritesCache>,
     /// Every upload and album made through the gateway, with its
     /// deletehash: Imgur cannot look an image up by deletehash, and an
     /// anonymous item can only be changed or deleted by it.
@@ -63,7 +65,22 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Also starts the task that invalidates the favorites cache whenever
+    /// the token owner reports a new authorization (a login or logout, here
+    /// or in another process): it lives outside any request, so a client
+    /// that disconnects mid-login cannot skip it. Needs a Tokio runtime.
     pub fn new(imgur: ImgurClient, favorites: FavoritesCache, ledger: Ledger) -> Self {
+        let favorites = Arc::new(favorites);
+        let mut changes = imgur.tokens().authorization_changes();
+        let cache = Arc::downgrade(&favorites);
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                match cache.upgrade() {
+                    Some(cache) => cache.invalidate(),
+                    None => break,
+                }
+            }
+        });
         Self {
             imgur,
             favorites,
@@ -81,6 +98,9 @@ impl Gateway {
 
     /// Ready when a user access token can be had, or in anonymous mode.
     pub async fn readiness(&self) -> Result<Mode, Error> {
+        if let Some(rejected) = self.imgur.tokens().credentials_rejected() {
+            return Err(rejected);
+        }
         let token = self.imgur.tokens().access_token_if_user().await?;
         Ok(if token.is_some() {
             Mode::User
@@ -350,9 +370,10 @@ impl Gateway {
 
     /// Runs a change to the favorites and invalidates the cache before and
     /// after it, so a concurrent fill leaves no old page behind; a request
-    /// cancelled midway skips the second invalidation (login and logout
-    /// still use this; changes of favorites use
-    /// [`Gateway::changing_favorites_to_the_end`]).
+    /// cancelled midway skips the second invalidation. Login and logout use
+    /// it: the task started in [`Gateway::new`] invalidates again when the
+    /// token owner reports the new authorization, whatever the request
+    /// does. Changes of favorites use [`Gateway::changing_favorites_to_the_end`].
     async fn changing_favorites<T>(&self, change: impl std::future::Future<Output = T>) -> T {
         self.favorites.invalidate();
         let result = change.await;
@@ -363,7 +384,7 @@ impl Gateway {
 
 /// Invalidates the favorites cache when dropped: at the end of a favorites
 /// change's task, whether it finished, panicked or was dropped.
-struct InvalidateOnDrop(FavoritesCache);
+struct InvalidateOnDrop(Arc<FavoritesCache>);
 
 impl Drop for InvalidateOnDrop {
     fn drop(&mut self) {

@@ -5,7 +5,7 @@
 //! parsing, problem+json) → [`gateway::Gateway`] (one operation per
 //! endpoint) → [`cache`] (favorites), [`ledger`] (what was uploaded) and
 //! [`imgur::ImgurClient`] (the only code that knows Imgur's wire format,
-//! with the token manager, the durable token file and the credit guard
+//! with the token owner (one task for the tokens), the token store and the credit guard
 //! beside it).
 //! [`startup`] builds the server the same way for `main`, `--demo` and the
 //! tests; [`fake_imgur`] is the fake upstream both of those use.
@@ -19,7 +19,7 @@
 //! | [`gateway`] | the operations the API offers (albums in `gateway/albums.rs`) |
 //! | [`cache`] | the favorites cache |
 //! | [`flight`] | single flight: one shared run, success or failure, per key |
-//! | [`imgur`] | Imgur client, token manager, token file, wire format, credit guard |
+//! | [`imgur`] | Imgur client, token owner (`tokens.rs`), token store (`token_store.rs`), wire format, credit guard |
 //! | [`ledger`] | the upload ledger (SQLite): every upload and album made |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`login`] | pending browser logins (OAuth `state`) |

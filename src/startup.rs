@@ -7,9 +7,9 @@ use crate::api::middleware::{self, RequestId};
 use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
-use crate::flickr::{FlickrClient, FlickrSession};
+use crate::flickr::FlickrClient;
 use crate::gateway::{Flickr, Gateway};
-use crate::imgur::{ImgurClient, StoreError, TokenStore};
+use crate::imgur::{FileStore, ImgurClient, StoreError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::upload::{UploadBudget, UploadStorage};
@@ -64,7 +64,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let imgur = ImgurClient::new(
             &config.imgur,
-            TokenStore::new(&config.token_file),
+            Arc::new(FileStore::new(&config.token_file)),
             Arc::clone(&metrics),
         )?;
         let ledger = Ledger::open(&config.db)?;
@@ -90,8 +90,7 @@ impl Application {
         let mut gateway = Gateway::new(imgur, favorites, ledger);
         if let Some(flickr) = &config.flickr {
             let client = FlickrClient::new(flickr.clone()).map_err(StartupError::Flickr)?;
-            let session = FlickrSession::open(TokenStore::new(&config.token_file))?;
-            gateway = gateway.with_flickr(Flickr::new(client, session));
+            gateway = gateway.with_flickr(Flickr::new(client));
         }
         let gateway = web::Data::new(gateway);
         let api_key = web::Data::new(ApiKey::new(config.api_key.as_ref()));

@@ -130,7 +130,8 @@ pub async fn start_login(
         (status = 400, description = "A bad, reused or missing state, a missing code, an error from Imgur, or Imgur refused the code", content_type = "text/html", body = String),
         (status = 403, description = "Imgur refused the login", content_type = "text/html", body = String),
         (status = 429, description = "Imgur's rate limit was reached", content_type = "text/html", body = String),
-        (status = 502, description = "Imgur failed", content_type = "text/html", body = String),
+        (status = 500, description = "Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", content_type = "text/html", body = String),
+        (status = 502, description = "Imgur failed, or refused the app's client id or secret", content_type = "text/html", body = String),
         (status = 503, description = "Imgur is over capacity", content_type = "text/html", body = String),
         (status = 504, description = "Imgur did not answer in time", content_type = "text/html", body = String)
     )
@@ -229,7 +230,8 @@ pub async fn callback_script() -> HttpResponse {
     responses(
         (status = 200, description = "Authorized", body = AuthStatus),
         (status = 400, description = "Bad or reused state, or Imgur rejected the token", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Imgur failed", body = Problem, content_type = "application/problem+json")
+        (status = 500, description = "`login-not-stored`: Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Imgur failed (`upstream-error`), or refused the app's client id or secret (`client-credentials-rejected`)", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/auth/token")]
@@ -264,7 +266,8 @@ pub async fn finish_token_login(
         (status = 200, description = "Authorized", body = AuthStatus),
         (status = 400, description = "Missing PIN, or Imgur rejected it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Imgur failed", body = Problem, content_type = "application/problem+json")
+        (status = 500, description = "`login-not-stored`: Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Imgur failed (`upstream-error`), or refused the app's client id or secret (`client-credentials-rejected`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("api_key" = []))
 )]
@@ -289,7 +292,8 @@ pub async fn login_with_pin(
         (status = 200, description = "Authorized", body = AuthStatus),
         (status = 400, description = "Missing token, or Imgur rejected it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Imgur failed", body = Problem, content_type = "application/problem+json")
+        (status = 500, description = "`login-not-stored`: Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Imgur failed (`upstream-error`), or refused the app's client id or secret (`client-credentials-rejected`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("api_key" = []))
 )]

@@ -62,7 +62,7 @@ pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
 ///
 /// 200 when a user access token can be had (refreshing it if needed), or in
 /// anonymous mode (no refresh token configured); 503 otherwise, e.g. after
-/// Imgur rejected the refresh token.
+/// Imgur rejected the refresh token or the app's client id or secret.
 #[utoipa::path(
     tag = "health",
     operation_id = "readyz",

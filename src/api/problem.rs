@@ -61,12 +61,16 @@ pub enum ProblemKind {
     UpstreamError,
     /// 504: Imgur did not answer in time.
     UpstreamTimeout,
+    /// 502: Imgur's token endpoint refused the app's client id or secret
+    /// (`IMGUR_CLIENT_ID`/`IMGUR_CLIENT_SECRET`).
+    ClientCredentialsRejected,
+    /// 500: Imgur accepted a login and pixgate uses it, but the token file
+    /// could not be written yet; pixgate keeps retrying.
+    LoginNotStored,
     /// 500: a local failure (disk); details are logged.
     Internal,
     /// 404: a provider's routes without its app credentials (`FLICKR_API_KEY`).
     ProviderNotConfigured,
-    /// 502: the provider rejected the app's own key (Flickr's code 100).
-    ClientCredentialsRejected,
 }
 
 impl ProblemKind {
@@ -169,6 +173,16 @@ impl ProblemKind {
                 "urn:pixgate:problem:upstream-timeout",
                 "Imgur did not answer in time",
             ),
+            ClientCredentialsRejected => (
+                StatusCode::BAD_GATEWAY,
+                "urn:pixgate:problem:client-credentials-rejected",
+                "Imgur rejected the app's client id or secret",
+            ),
+            LoginNotStored => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "urn:pixgate:problem:login-not-stored",
+                "Logged in, but not stored yet",
+            ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "urn:pixgate:problem:internal",
@@ -178,11 +192,6 @@ impl ProblemKind {
                 StatusCode::NOT_FOUND,
                 "urn:pixgate:problem:provider-not-configured",
                 "Provider not configured",
-            ),
-            ClientCredentialsRejected => (
-                StatusCode::BAD_GATEWAY,
-                "urn:pixgate:problem:client-credentials-rejected",
-                "The provider rejected the app's credentials",
             ),
         }
     }
@@ -319,6 +328,10 @@ impl From<imgur::Error> for Problem {
             | ErrorKind::InvalidResponse { .. }
             | ErrorKind::Unreachable(_) => (ProblemKind::UpstreamError, None),
             ErrorKind::Timeout => (ProblemKind::UpstreamTimeout, None),
+            ErrorKind::ClientCredentialsRejected { .. } => {
+                (ProblemKind::ClientCredentialsRejected, None)
+            }
+            ErrorKind::NotStored { .. } => (ProblemKind::LoginNotStored, None),
             ErrorKind::Spool(_) | ErrorKind::Storage(_) => (ProblemKind::Internal, None),
         };
         if kind == ProblemKind::Internal || kind == ProblemKind::UpstreamError {
@@ -377,13 +390,7 @@ impl From<FlickrFailure> for Problem {
                 ))
             }
             FlickrFailure::UnknownRequestToken(e) => return Problem::invalid(e.to_string()),
-            FlickrFailure::Storage(e) => {
-                tracing::error!(error = %e, "the Flickr tokens could not be stored");
-                return Problem::new(
-                    ProblemKind::Internal,
-                    "the token file could not be updated; see the gateway's log",
-                );
-            }
+            FlickrFailure::Tokens(e) => return Problem::from(e),
             FlickrFailure::Spool(e) => {
                 tracing::error!(error = %e, "could not read back a spooled Flickr upload");
                 return Problem::new(
@@ -455,6 +462,7 @@ fn flickr_titled(mut problem: Problem) -> Problem {
         Some("upstream-over-capacity") => "Flickr is temporarily unavailable",
         Some("upstream-error") => "Flickr failed",
         Some("upstream-timeout") => "Flickr did not answer in time",
+        Some("client-credentials-rejected") => "Flickr rejected the app's API key",
         _ => problem.title,
     };
     problem

@@ -55,7 +55,7 @@
 //! # Controls
 //! Tokens: [`FakeImgur::expire_access_tokens`], [`FakeImgur::revoke_refresh_tokens`],
 //! [`FakeImgur::set_access_token_lifetime`], [`FakeImgur::set_token_delay`],
-//! [`FakeImgur::set_rotation_invalidates_old`], [`FakeImgur::issue_code`],
+//! [`FakeImgur::set_rotation_invalidates_old`], [`FakeImgur::set_refresh_grace`], [`FakeImgur::issue_code`],
 //! [`FakeImgur::issue_pin`]. Login: [`FakeImgur::set_redirect_url`],
 //! [`FakeImgur::set_consent`]. Failures: [`FakeImgur::inject`] queues a [`Fault`]
 //! (every error shape Imgur has been seen to send, the regional block included;
@@ -421,7 +421,9 @@ impl FakeImgur {
     /// Makes every refresh token issued so far invalid (400 `Invalid refresh token`).
     /// Tokens issued later (via a code or pin) are valid.
     pub fn revoke_refresh_tokens(&self) {
-        self.shared.state().valid_refresh.clear();
+        let mut state = self.shared.state();
+        state.valid_refresh.clear();
+        state.graced_refresh.clear();
     }
 
     /// Lifetime of access tokens issued from now on.
@@ -437,6 +439,14 @@ impl FakeImgur {
     /// Whether a refresh makes the refresh token it used invalid (default `true`).
     pub fn set_rotation_invalidates_old(&self, yes: bool) {
         self.shared.state().rotation_invalidates_old = yes;
+    }
+
+    /// With strict rotation, lets a rotated-out refresh token be used once
+    /// more within `grace` (as many OAuth servers allow, so a client that
+    /// crashed before storing the new token recovers); `None` (the default)
+    /// rejects it at once.
+    pub fn set_refresh_grace(&self, grace: Option<Duration>) {
+        self.shared.state().refresh_grace = grace;
     }
 
     /// A single-use code for `grant_type=authorization_code`.

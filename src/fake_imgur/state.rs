@@ -165,6 +165,10 @@ pub(crate) struct State {
     pub(crate) access_token_lifetime: Duration,
     pub(crate) token_delay: Duration,
     pub(crate) rotation_invalidates_old: bool,
+    /// How long a rotated-out refresh token stays good for one more use.
+    pub(crate) refresh_grace: Option<Duration>,
+    /// Rotated-out refresh tokens within their grace, with its end.
+    pub(crate) graced_refresh: HashMap<String, Instant>,
     /// The app's registered callback URL for the authorize page.
     pub(crate) redirect_url: Option<String>,
     /// What the authorize page does on `GET`.
@@ -199,6 +203,8 @@ impl State {
             access_token_lifetime: config.access_token_lifetime,
             token_delay: Duration::ZERO,
             rotation_invalidates_old: true,
+            refresh_grace: None,
+            graced_refresh: HashMap::new(),
             redirect_url: config.redirect_url.clone(),
             consent: Consent::Ask,
             faults: VecDeque::new(),
@@ -475,10 +481,18 @@ impl State {
     /// Spends a refresh token; `false` if it is not valid.
     pub(crate) fn use_refresh_token(&mut self, token: &str) -> bool {
         if !self.valid_refresh.iter().any(|t| t == token) {
-            return false;
+            // One more use within the grace, then never again.
+            return self
+                .graced_refresh
+                .remove(token)
+                .is_some_and(|until| Instant::now() < until);
         }
         if self.rotation_invalidates_old {
             self.valid_refresh.retain(|t| t != token);
+            if let Some(grace) = self.refresh_grace {
+                self.graced_refresh
+                    .insert(token.to_owned(), Instant::now() + grace);
+            }
         }
         true
     }

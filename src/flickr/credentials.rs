@@ -1,6 +1,7 @@
 //! Flickr's OAuth 1.0a credentials and what the three legs answer. Every
 //! token and token secret is a [`Secret`]: `Debug` never shows one.
 
+use crate::imgur::FlickrTokens;
 use crate::secret::Secret;
 use std::fmt;
 use std::str::FromStr;
@@ -70,6 +71,21 @@ impl Token {
     }
 }
 
+impl Token {
+    /// The stored access token, to sign calls with.
+    pub fn of(stored: &FlickrTokens) -> Self {
+        Self {
+            token: stored.token.clone(),
+            secret: stored.token_secret.clone(),
+        }
+    }
+}
+
+/// The perms a stored token has, when they are a level Flickr knows.
+pub fn stored_perms(stored: &FlickrTokens) -> Option<Perms> {
+    stored.perms.as_deref().and_then(|p| p.parse().ok())
+}
+
 /// Leg 1's answer: the request token, to send the user to the authorize
 /// page with, then to exchange once (it is single use). Its token appears
 /// in the authorize URL; its secret never leaves the gateway.
@@ -87,6 +103,20 @@ pub struct Authorization {
     pub fullname: String,
 }
 
+impl Authorization {
+    /// What to store, with the perms that were asked for (Flickr's answer
+    /// names none, and grants exactly what the authorize page asked).
+    pub fn into_stored(self, asked: Perms) -> FlickrTokens {
+        FlickrTokens {
+            token: self.token.token,
+            token_secret: self.token.secret,
+            username: Some(self.username),
+            user_nsid: Some(self.user_nsid),
+            perms: Some(asked.as_str().to_owned()),
+        }
+    }
+}
+
 /// `flickr.auth.oauth.checkToken`'s answer: the token's perms and user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenCheck {
@@ -94,6 +124,19 @@ pub struct TokenCheck {
     pub user_nsid: String,
     pub username: String,
     pub fullname: String,
+}
+
+impl TokenCheck {
+    /// What to store for `token`, which this check is of.
+    pub fn into_stored(self, token: Token) -> FlickrTokens {
+        FlickrTokens {
+            token: token.token,
+            token_secret: token.secret,
+            username: Some(self.username),
+            user_nsid: Some(self.user_nsid),
+            perms: Some(self.perms.as_str().to_owned()),
+        }
+    }
 }
 
 /// `flickr.test.login`'s answer: who the token belongs to.

@@ -15,7 +15,6 @@ mod config;
 mod credentials;
 mod error;
 mod photo;
-mod session;
 pub mod signing;
 mod upload;
 mod wire;
@@ -24,9 +23,8 @@ pub use budget::{BudgetSnapshot, CallBudget};
 pub use client::{FavoriteChange, FlickrClient};
 pub use config::FlickrConfig;
 pub use credentials::{
-    Authorization, LoginUser, Perms, RequestToken, Token, TokenCheck, UnknownPerms,
+    stored_perms, Authorization, LoginUser, Perms, RequestToken, Token, TokenCheck, UnknownPerms,
 };
 pub use error::{redact_base_string, Error};
 pub use photo::{image_url, FavoritesPage, MetaUpdate, PageRequest, Photo, PhotoId};
-pub use session::{FlickrSession, FlickrTokens};
 pub use upload::{PhotoStream, PhotoUpload, SafetyLevel, UploadFields};

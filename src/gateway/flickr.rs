@@ -1,14 +1,15 @@
 //! The Flickr operations of the local API: one per verb, on top of the
-//! Flickr client, the Flickr tokens ([`FlickrSession`]) and the favorites
-//! cache shared with Imgur (keyed by provider). Handlers call exactly one.
+//! Flickr client, the token owner (which holds Flickr's tokens beside
+//! Imgur's, in the same durable store) and the favorites cache shared with
+//! Imgur (keyed by provider). Handlers call exactly one.
 
 use super::{FavoritesPage, Gateway};
 use crate::cache::CachedPage;
 use crate::flickr::{
-    self, FavoriteChange, FlickrClient, FlickrSession, FlickrTokens, MetaUpdate, PageRequest,
-    Perms, Photo, PhotoId, PhotoUpload, RequestToken, Token, UploadFields,
+    self, stored_perms, FavoriteChange, FlickrClient, MetaUpdate, PageRequest, Perms, Photo,
+    PhotoId, PhotoUpload, RequestToken, Token, UploadFields,
 };
-use crate::imgur::{self, ErrorKind, RateLimits, StoreError};
+use crate::imgur::{self, ErrorKind, FlickrTokens, RateLimits};
 use crate::login::{PendingFlickrLogins, UnknownRequestToken};
 use crate::upload::Spool;
 use bytes::Bytes;
@@ -19,7 +20,6 @@ use utoipa::ToSchema;
 /// Flickr, when `FLICKR_API_KEY` is set.
 pub struct Flickr {
     client: FlickrClient,
-    session: FlickrSession,
     logins: PendingFlickrLogins,
     /// The Flickr error of each favorites page's last failed fill: the
     /// cache speaks Imgur's error type and hands the fill's one error to
@@ -28,10 +28,9 @@ pub struct Flickr {
 }
 
 impl Flickr {
-    pub fn new(client: FlickrClient, session: FlickrSession) -> Self {
+    pub fn new(client: FlickrClient) -> Self {
         Self {
             client,
-            session,
             logins: PendingFlickrLogins::default(),
             fill_failures: moka::sync::Cache::builder()
                 .max_capacity(1024)
@@ -54,9 +53,9 @@ pub enum FlickrFailure {
     UnknownRequestToken(#[from] UnknownRequestToken),
     #[error(transparent)]
     Flickr(#[from] flickr::Error),
-    /// The token file could not be written or read.
+    /// The token owner could not store the change.
     #[error(transparent)]
-    Storage(#[from] StoreError),
+    Tokens(#[from] imgur::Error),
     /// The spooled photo could not be read back.
     #[error("could not read the spooled photo: {0}")]
     Spool(std::io::Error),
@@ -104,14 +103,12 @@ impl Gateway {
     /// known-bad request never reaches Flickr).
     fn flickr_tokens(&self, needed: Perms) -> Result<(&Flickr, FlickrTokens), FlickrFailure> {
         let flickr = self.flickr()?;
-        let tokens = flickr
-            .session
+        let tokens = self
+            .imgur
+            .tokens()
             .flickr_tokens()
             .ok_or(FlickrFailure::NotAuthorized)?;
-        if tokens
-            .perms_level()
-            .is_some_and(|held| !held.allows(needed))
-        {
+        if stored_perms(&tokens).is_some_and(|held| !held.allows(needed)) {
             return Err(flickr::Error::InsufficientPermissions {
                 needed,
                 message: format!(
@@ -156,8 +153,8 @@ impl Gateway {
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let flickr = self.flickr()?;
         let authorization = flickr.client.access_token(request_token, verifier).await?;
-        let tokens = FlickrTokens::authorized(authorization, WANTED_PERMS);
-        self.install_flickr(flickr, tokens).await
+        self.install_flickr(authorization.into_stored(WANTED_PERMS))
+            .await
     }
 
     /// Brings an existing token: checks it with `flickr.auth.oauth.checkToken`
@@ -168,17 +165,15 @@ impl Gateway {
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let flickr = self.flickr()?;
         let check = flickr.client.check_token(&token).await?;
-        self.install_flickr(flickr, FlickrTokens::checked(token, check))
-            .await
+        self.install_flickr(check.into_stored(token)).await
     }
 
     async fn install_flickr(
         &self,
-        flickr: &Flickr,
         tokens: FlickrTokens,
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let status = FlickrAuthStatus::of(Some(&tokens));
-        self.changing_favorites(flickr.session.save_flickr(tokens))
+        self.changing_favorites(self.imgur.tokens().save_flickr(tokens))
             .await?;
         tracing::info!(user_nsid = ?status.user_nsid, "authorized a Flickr account");
         Ok(status)
@@ -186,17 +181,17 @@ impl Gateway {
 
     /// Forgets the Flickr tokens.
     pub async fn flickr_logout(&self) -> Result<FlickrAuthStatus, FlickrFailure> {
-        let flickr = self.flickr()?;
-        self.changing_favorites(flickr.session.remove_flickr())
+        self.flickr()?;
+        self.changing_favorites(self.imgur.tokens().remove_flickr())
             .await?;
         Ok(FlickrAuthStatus::of(None))
     }
 
     /// The Flickr authorization state, without tokens.
     pub fn flickr_auth_status(&self) -> Result<FlickrAuthStatus, FlickrFailure> {
-        let flickr = self.flickr()?;
+        self.flickr()?;
         Ok(FlickrAuthStatus::of(
-            flickr.session.flickr_tokens().as_ref(),
+            self.imgur.tokens().flickr_tokens().as_ref(),
         ))
     }
 
@@ -208,7 +203,7 @@ impl Gateway {
     /// Uploads a photo, streamed from its spool; returns it as Flickr has it.
     pub async fn flickr_upload(&self, upload: &FlickrUpload) -> Result<Photo, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
-        let token = tokens.signing_token();
+        let token = Token::of(&tokens);
         let body = upload.spool.stream().await.map_err(FlickrFailure::Spool)?;
         let id = flickr
             .client
@@ -229,7 +224,7 @@ impl Gateway {
     /// One photo (`flickr.photos.getInfo`).
     pub async fn flickr_photo(&self, id: &PhotoId) -> Result<Photo, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Read)?;
-        Ok(flickr.client.photo(&tokens.signing_token(), id).await?)
+        Ok(flickr.client.photo(&Token::of(&tokens), id).await?)
     }
 
     /// Sets the title and/or description; returns the photo afterwards.
@@ -239,7 +234,7 @@ impl Gateway {
         update: &MetaUpdate,
     ) -> Result<Photo, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
-        let token = tokens.signing_token();
+        let token = Token::of(&tokens);
         self.changing_favorites(flickr.client.set_meta(&token, id, update))
             .await?;
         Ok(flickr.client.photo(&token, id).await?)
@@ -248,7 +243,7 @@ impl Gateway {
     /// Deletes a photo (needs `delete` perms).
     pub async fn delete_flickr_photo(&self, id: &PhotoId) -> Result<(), FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Delete)?;
-        let (client, token, id) = (flickr.client.clone(), tokens.signing_token(), id.clone());
+        let (client, token, id) = (flickr.client.clone(), Token::of(&tokens), id.clone());
         self.flickr_change_to_the_end(async move { client.delete(&token, &id).await })
             .await
     }
@@ -260,7 +255,7 @@ impl Gateway {
         favorited: bool,
     ) -> Result<FavoriteChange, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
-        let (client, token, id) = (flickr.client.clone(), tokens.signing_token(), id.clone());
+        let (client, token, id) = (flickr.client.clone(), Token::of(&tokens), id.clone());
         self.flickr_change_to_the_end(async move {
             if favorited {
                 client.add_favorite(&token, &id).await
@@ -317,7 +312,7 @@ impl Gateway {
         let failures = flickr.fill_failures.clone();
         let (client, token, slot) = (
             flickr.client.clone(),
-            tokens.signing_token(),
+            Token::of(&tokens),
             failure_key.clone(),
         );
         let fetched = self

@@ -6,7 +6,8 @@
 use super::credits::{BudgetView, Cost, CreditGuard, Observation, Outcome};
 use super::error::{Error, ErrorKind, RateLimits};
 use super::token_store::{StoreError, TokenStore};
-use super::tokens::{AccessToken, TokenManager};
+use super::tokens::AccessToken;
+use super::tokens::TokenOwner;
 use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
@@ -58,7 +59,7 @@ pub struct ImgurClient {
     /// The owner of Imgur's credit budget.
     credits: Arc<CreditGuard>,
     client_id: String,
-    tokens: TokenManager,
+    tokens: TokenOwner,
     timeout: Duration,
     metrics: Arc<Metrics>,
     /// Set when Imgur answered a chunked upload with 411 Length Required.
@@ -69,7 +70,7 @@ impl ImgurClient {
     /// Builds the pooled HTTP client and opens the token store.
     pub fn new(
         config: &ImgurConfig,
-        store: TokenStore,
+        store: Arc<dyn TokenStore>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
         let http = reqwest::Client::builder()
@@ -79,10 +80,10 @@ impl ImgurClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| StoreError::Read {
-                path: store.path().to_owned(),
+                path: store.location().into(),
                 source: std::io::Error::other(e),
             })?;
-        let tokens = TokenManager::open(config, store, http.clone(), Arc::clone(&metrics))?;
+        let tokens = TokenOwner::open(config, store, http.clone(), Arc::clone(&metrics))?;
         let (api, rapidapi) = match &config.rapidapi {
             Some(rapid) => (
                 format!("{}/3", rapid.url),
@@ -136,8 +137,8 @@ impl ImgurClient {
         self.timeout
     }
 
-    /// The token manager (mode, account, readiness).
-    pub fn tokens(&self) -> &TokenManager {
+    /// The token owner (mode, account, readiness).
+    pub fn tokens(&self) -> &TokenOwner {
         &self.tokens
     }
 
@@ -432,7 +433,12 @@ impl ImgurClient {
                     status,
                     "Imgur rejected the access token; refreshing and replaying once"
                 );
-                return self.tokens.refresh_after_rejection(&rejected).await;
+                if let Some(token) = self.tokens.refresh_after_rejection(&rejected, status).await? {
+                    return Ok(token);
+                }
+                ErrorKind::Upstream {
+                    message: "Imgur refused the access token it issued moments ago; pixgate does not refresh again within 10 seconds of a refresh".into(),
+                }
             }
             Some(_) => ErrorKind::AuthorizationRequired(
                 "Imgur rejected a freshly refreshed access token. Authorize again and set IMGUR_REFRESH_TOKEN to the new refresh token.".into(),

@@ -140,6 +140,15 @@ pub enum ErrorKind {
     /// Imgur did not answer in time (504).
     #[error("Imgur did not answer in time")]
     Timeout,
+    /// Imgur's token endpoint refused the app's credentials (502
+    /// `client-credentials-rejected`): `IMGUR_CLIENT_ID`/`IMGUR_CLIENT_SECRET`
+    /// are wrong; authorizing again cannot help.
+    #[error("{message}")]
+    ClientCredentialsRejected { message: String },
+    /// Imgur answered a login and pixgate uses it, but could not store it yet
+    /// (500 `login-not-stored`); the write is retried in the background.
+    #[error("{message}")]
+    NotStored { message: String },
     /// The token file could not be written or removed (500).
     #[error("could not update the token file: {0}")]
     Storage(String),

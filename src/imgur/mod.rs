@@ -1,6 +1,6 @@
 //! Everything that knows Imgur: its wire format (`wire.rs`), its errors
-//! ([`Error`]), the token manager ([`TokenManager`]) with its durable file
-//! ([`TokenStore`]), the client ([`ImgurClient`]; albums and the account's
+//! ([`Error`]), the token owner ([`TokenOwner`]) with its store
+//! ([`TokenStore`], the file: [`FileStore`]), the client ([`ImgurClient`]; albums and the account's
 //! lists in `albums.rs`) and the credit guard (`credits.rs`). Another photo service
 //! would get a sibling module; nothing outside this one sees Imgur's JSON.
 
@@ -16,8 +16,8 @@ pub use albums::ImageRef;
 pub use client::{ImgurClient, LiveAttempt, Reply};
 pub use credits::{BudgetView, Reserve};
 pub use error::{Error, ErrorKind, RateLimits};
-pub use token_store::{FileStamp, StoreError, StoredTokens, TokenStore};
-pub use tokens::{Account, AuthStatus, Grant, Mode, TokenManager};
+pub use token_store::{FileStore, FlickrTokens, StoreError, StoredTokens, TokenStore};
+pub use tokens::{logout_stored, save_flickr_stored, Account, AuthStatus, Grant, Mode, TokenOwner};
 pub(crate) use wire::{
     album_created, album_summary, image_is_favorite, image_summary, list_len, with_deletehash,
 };

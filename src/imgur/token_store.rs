@@ -1,8 +1,15 @@
-//! The durable token file. Imgur rotates refresh tokens and its authorize page
-//! has been failing since mid-2025, so a lost refresh token may mean no
-//! gateway at all: every write is atomic (temp file in the same directory,
-//! fsync, rename, fsync of the directory) with mode 0600, and a file that
-//! cannot be read is reported, never overwritten.
+//! The durable token record and the stores that keep it. Imgur rotates
+//! refresh tokens and its authorize page has been failing since mid-2025, so
+//! a lost refresh token may mean no gateway at all.
+//!
+//! [`TokenStore`] is the one small interface every store offers: load, save
+//! under the cross-process lock, remove under it. [`FileStore`] is today's
+//! store: every write is atomic (temp file in the same directory, fsync,
+//! rename, fsync of the directory) with mode 0600, and a file that cannot be
+//! read is reported, never overwritten. Every record carries a `revision`
+//! that each save increments, so a store with compare-and-set (Redis, later)
+//! can refuse a save whose base revision is stale without any change to the
+//! token owner ([`super::tokens`]), which is the only writer in a process.
 
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -10,7 +17,6 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 /// Errors of the token file; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,7 +40,8 @@ pub enum StoreError {
     },
 }
 
-/// The tokens as stored. `Debug` never shows a token.
+/// The tokens as stored: Imgur's, and (optionally) Flickr's. `Debug` never
+/// shows a token.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoredTokens {
     pub refresh_token: Option<Secret>,
@@ -47,12 +54,45 @@ pub struct StoredTokens {
     pub access_token_expires_at: Option<SystemTime>,
     pub account_username: Option<String>,
     pub account_id: Option<u64>,
+    /// The Flickr authorization, kept by every Imgur write.
+    pub flickr: Option<FlickrTokens>,
+    /// Incremented by every save; tells whether another process wrote since
+    /// this record was read (and is the version a compare-and-set store checks).
+    pub revision: u64,
+}
+
+impl StoredTokens {
+    /// The same record without the Imgur authorization (a logout keeps Flickr's).
+    pub fn without_imgur(&self) -> Self {
+        Self {
+            flickr: self.flickr.clone(),
+            revision: self.revision,
+            ..Self::default()
+        }
+    }
+
+    /// Whether nothing worth keeping is left (then a logout removes the file).
+    pub fn is_empty(&self) -> bool {
+        self.refresh_token.is_none() && self.flickr.is_none()
+    }
+}
+
+/// Flickr's OAuth 1.0a access token for the user. `Debug` never shows a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlickrTokens {
+    pub token: Secret,
+    pub token_secret: Secret,
+    pub username: Option<String>,
+    pub user_nsid: Option<String>,
+    pub perms: Option<String>,
 }
 
 /// The on-disk JSON form.
 #[derive(Serialize, Deserialize)]
 struct TokenFile {
     version: u32,
+    #[serde(default)]
+    revision: u64,
     #[serde(default)]
     refresh_token: Option<String>,
     #[serde(default)]
@@ -68,208 +108,75 @@ struct TokenFile {
     account_username: Option<String>,
     #[serde(default)]
     account_id: Option<u64>,
+    /// Absent in files written before Flickr support: they load as no Flickr login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flickr: Option<FlickrFile>,
     /// Unix seconds of the write, for people inspecting the file.
     #[serde(default)]
     updated_at: u64,
-    /// The Flickr tokens (`crate::flickr::session` reads and writes them):
-    /// opaque here, carried over unchanged by every Imgur write and logout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    flickr: Option<serde_json::Value>,
 }
 
-impl TokenFile {
-    fn empty() -> Self {
-        Self {
-            version: 1,
-            refresh_token: None,
-            previous_refresh_token: None,
-            seed_fingerprint: None,
-            access_token: None,
-            access_token_expires_at: None,
-            account_username: None,
-            account_id: None,
-            updated_at: unix_seconds(SystemTime::now()),
-            flickr: None,
-        }
+#[derive(Serialize, Deserialize)]
+struct FlickrFile {
+    token: String,
+    token_secret: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    user_nsid: Option<String>,
+    #[serde(default)]
+    perms: Option<String>,
+}
+
+/// Proof that the cross-process lock is held; released when dropped. Saves
+/// and removals take it as an argument, so no write can happen without it.
+pub struct StoreLock(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLock")
     }
 }
 
-/// Held while one process refreshes; released when dropped.
-#[derive(Debug)]
-pub struct StoreLock(#[allow(dead_code)] std::fs::File);
+/// Keeps a change watch alive; dropping it stops the notifications.
+pub struct StoreWatch(#[allow(dead_code)] std::sync::Mutex<Box<dyn std::any::Any + Send>>);
 
-/// The identity of one version of the token file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileStamp {
-    inode: u64,
-    modified: Option<SystemTime>,
-    len: u64,
+/// Where tokens live durably. Every method blocks: the token owner calls
+/// them on the blocking pool. Another store (Redis) implements the same four
+/// operations; the refresh logic never sees which one it has.
+pub trait TokenStore: Send + Sync + 'static {
+    /// Where the tokens are, for messages (a path, a URL without secrets).
+    fn location(&self) -> String;
+    /// The stored record; `Ok(None)` when there is none yet.
+    fn load(&self) -> Result<Option<StoredTokens>, StoreError>;
+    /// Takes the lock that every process sharing this store holds around a
+    /// refresh, a login, a logout or any write (waits for it).
+    fn lock(&self) -> Result<StoreLock, StoreError>;
+    /// Stores `tokens` durably, as revision `tokens.revision + 1`, which it
+    /// returns. Only with the lock held.
+    fn save(&self, lock: &StoreLock, tokens: &StoredTokens) -> Result<u64, StoreError>;
+    /// Deletes the record; a missing one is fine. Only with the lock held.
+    fn remove(&self, lock: &StoreLock) -> Result<(), StoreError>;
+    /// Checks, before serving, that a save can work.
+    fn ensure_writable(&self) -> Result<(), StoreError>;
+    /// Calls `changed` (from another thread) whenever the record may have
+    /// changed, e.g. another process wrote it; `None` if the store cannot.
+    fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<StoreWatch>;
 }
 
-/// Reads and atomically writes the token file at one path.
+/// The token file at one path.
 #[derive(Clone, Debug)]
-pub struct TokenStore {
+pub struct FileStore {
     path: PathBuf,
 }
 
-impl TokenStore {
+impl FileStore {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Loads the file; `Ok(None)` when there is none yet.
-    pub fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
-        let Some(file) = self.load_file()? else {
-            return Ok(None);
-        };
-        let secret = |v: Option<String>| v.filter(|s| !s.is_empty()).map(Secret::new);
-        Ok(Some(StoredTokens {
-            refresh_token: secret(file.refresh_token),
-            previous_refresh_token: secret(file.previous_refresh_token),
-            seed_fingerprint: file.seed_fingerprint,
-            access_token: secret(file.access_token),
-            // A timestamp past what SystemTime holds counts as expired.
-            access_token_expires_at: file.access_token_expires_at.map(|s| {
-                UNIX_EPOCH
-                    .checked_add(Duration::from_secs(s))
-                    .unwrap_or(UNIX_EPOCH)
-            }),
-            account_username: file.account_username,
-            account_id: file.account_id,
-        }))
-    }
-
-    /// Writes the file atomically with mode 0600 (blocking; call from
-    /// `spawn_blocking` in async code).
-    pub fn save(&self, tokens: &StoredTokens) -> Result<(), StoreError> {
-        let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
-        let file = TokenFile {
-            version: 1,
-            refresh_token: expose(&tokens.refresh_token),
-            previous_refresh_token: expose(&tokens.previous_refresh_token),
-            seed_fingerprint: tokens.seed_fingerprint.clone(),
-            access_token: expose(&tokens.access_token),
-            access_token_expires_at: tokens.access_token_expires_at.map(unix_seconds),
-            account_username: tokens.account_username.clone(),
-            account_id: tokens.account_id,
-            updated_at: unix_seconds(SystemTime::now()),
-            flickr: self.flickr_section()?,
-        };
-        self.write_file(&file)
-    }
-
-    fn write_file(&self, file: &TokenFile) -> Result<(), StoreError> {
-        let mut json = serde_json::to_vec_pretty(file).map_err(|e| self.write_error(e.into()))?;
-        json.push(b'\n');
-        self.write_atomically(&json)
-            .map_err(|source| self.write_error(source))
-    }
-
-    /// The `flickr` section as stored; `None` without a file or section.
-    pub fn flickr_section(&self) -> Result<Option<serde_json::Value>, StoreError> {
-        Ok(self.load_file()?.and_then(|file| file.flickr))
-    }
-
-    /// Replaces (`Some`) or removes (`None`) the `flickr` section, keeping
-    /// the Imgur tokens as they are (blocking, like [`TokenStore::save`]).
-    pub fn save_flickr_section(
-        &self,
-        section: Option<serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        let file = match self.load_file()? {
-            Some(file) => file,
-            None if section.is_none() => return Ok(()),
-            None => TokenFile::empty(),
-        };
-        self.write_file(&TokenFile {
-            flickr: section,
-            updated_at: unix_seconds(SystemTime::now()),
-            ..file
-        })
-    }
-
-    fn load_file(&self) -> Result<Option<TokenFile>, StoreError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::Read {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                line: e.line(),
-                column: e.column(),
-            })
-    }
-
-    /// Takes the advisory lock that processes sharing this token file hold
-    /// around a refresh, login or logout (blocking; call from
-    /// `spawn_blocking`). The lock is on a sibling `.lock` file, since the
-    /// token file itself is replaced by every write.
-    pub fn lock(&self) -> Result<StoreLock, StoreError> {
-        let mut name = self.path.file_name().unwrap_or_default().to_owned();
-        name.push(".lock");
-        let path = self.path.with_file_name(name);
-        let open = || -> std::io::Result<std::fs::File> {
-            create_private_dir(self.dir())?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)?;
-            file.lock()?;
-            Ok(file)
-        };
-        open()
-            .map(StoreLock)
-            .map_err(|source| StoreError::Write { path, source })
-    }
-
-    /// Deletes the Imgur tokens (logout); a missing file is fine. A
-    /// `flickr` section stays: the file is then rewritten without the rest.
-    pub fn remove(&self) -> Result<(), StoreError> {
-        if let Some(flickr) = self.flickr_section()? {
-            return self.write_file(&TokenFile {
-                flickr: Some(flickr),
-                ..TokenFile::empty()
-            });
-        }
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(self.write_error(source)),
-        }
-    }
-
-    /// What identifies the file's current version: every atomic write
-    /// renames a new inode into place, so another process's write changes it.
-    pub fn stamp(&self) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(&self.path).ok()?;
-        Some(FileStamp {
-            inode: meta.ino(),
-            modified: meta.modified().ok(),
-            len: meta.len(),
-        })
-    }
-
-    /// Checks, before serving, that the file's directory exists (creating it
-    /// 0700) and is writable.
-    pub fn ensure_writable(&self) -> Result<(), StoreError> {
-        let dir = self.dir();
-        create_private_dir(dir)
-            .and_then(|()| tempfile::NamedTempFile::new_in(dir).map(drop))
-            .map_err(|source| self.write_error(source))
     }
 
     fn dir(&self) -> &Path {
@@ -299,6 +206,152 @@ impl TokenStore {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+impl TokenStore for FileStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let file: TokenFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+        let secret = |v: Option<String>| v.filter(|s| !s.is_empty()).map(Secret::new);
+        let flickr = file
+            .flickr
+            .filter(|f| !f.token.is_empty())
+            .map(|f| FlickrTokens {
+                token: Secret::new(f.token),
+                token_secret: Secret::new(f.token_secret),
+                username: f.username,
+                user_nsid: f.user_nsid,
+                perms: f.perms,
+            });
+        Ok(Some(StoredTokens {
+            refresh_token: secret(file.refresh_token),
+            previous_refresh_token: secret(file.previous_refresh_token),
+            seed_fingerprint: file.seed_fingerprint,
+            access_token: secret(file.access_token),
+            // A timestamp past what SystemTime holds counts as expired.
+            access_token_expires_at: file.access_token_expires_at.map(|s| {
+                UNIX_EPOCH
+                    .checked_add(Duration::from_secs(s))
+                    .unwrap_or(UNIX_EPOCH)
+            }),
+            account_username: file.account_username,
+            account_id: file.account_id,
+            flickr,
+            revision: file.revision,
+        }))
+    }
+
+    /// The lock is on a sibling `.lock` file, since the token file itself is
+    /// replaced by every write.
+    fn lock(&self) -> Result<StoreLock, StoreError> {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(".lock");
+        let path = self.path.with_file_name(name);
+        let open = || -> std::io::Result<std::fs::File> {
+            create_private_dir(self.dir())?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.lock()?;
+            Ok(file)
+        };
+        open()
+            .map(|file| StoreLock(Box::new(file)))
+            .map_err(|source| StoreError::Write { path, source })
+    }
+
+    fn save(&self, _lock: &StoreLock, tokens: &StoredTokens) -> Result<u64, StoreError> {
+        let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+        let revision = tokens.revision.wrapping_add(1);
+        let file = TokenFile {
+            version: 1,
+            revision,
+            refresh_token: expose(&tokens.refresh_token),
+            previous_refresh_token: expose(&tokens.previous_refresh_token),
+            seed_fingerprint: tokens.seed_fingerprint.clone(),
+            access_token: expose(&tokens.access_token),
+            access_token_expires_at: tokens.access_token_expires_at.map(unix_seconds),
+            account_username: tokens.account_username.clone(),
+            account_id: tokens.account_id,
+            flickr: tokens.flickr.as_ref().map(|f| FlickrFile {
+                token: f.token.expose().to_owned(),
+                token_secret: f.token_secret.expose().to_owned(),
+                username: f.username.clone(),
+                user_nsid: f.user_nsid.clone(),
+                perms: f.perms.clone(),
+            }),
+            updated_at: unix_seconds(SystemTime::now()),
+        };
+        let mut json = serde_json::to_vec_pretty(&file).map_err(|e| self.write_error(e.into()))?;
+        json.push(b'\n');
+        self.write_atomically(&json)
+            .map_err(|source| self.write_error(source))?;
+        Ok(revision)
+    }
+
+    fn remove(&self, _lock: &StoreLock) -> Result<(), StoreError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => std::fs::File::open(self.dir())
+                .and_then(|d| d.sync_all())
+                .map_err(|source| self.write_error(source)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(self.write_error(source)),
+        }
+    }
+
+    /// Creates the directory (0700) if needed and proves a temp file can be made there.
+    fn ensure_writable(&self) -> Result<(), StoreError> {
+        let dir = self.dir();
+        create_private_dir(dir)
+            .and_then(|()| tempfile::NamedTempFile::new_in(dir).map(drop))
+            .map_err(|source| self.write_error(source))
+    }
+
+    /// Watches the directory, not the file: every write renames a new inode
+    /// into place, which a watch on the old inode would miss.
+    fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<StoreWatch> {
+        use notify::Watcher;
+        let name = self.path.file_name()?.to_owned();
+        let dir = self.dir().to_owned();
+        create_private_dir(&dir).ok()?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let ours = match &event {
+                    Ok(event) => event.paths.iter().any(|p| p.file_name() == Some(&name)),
+                    // Lost events (queue overflow): reload to be sure.
+                    Err(_) => true,
+                };
+                if ours {
+                    changed();
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "cannot watch the token file; another process's change is noticed at the next refresh"))
+            .ok()?;
+        watcher
+            .watch(&dir, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| tracing::warn!(error = %e, "cannot watch the token file; another process's change is noticed at the next refresh"))
+            .ok()?;
+        Some(StoreWatch(std::sync::Mutex::new(Box::new(watcher))))
     }
 }
 
@@ -334,8 +387,9 @@ mod tests {
     #[test]
     fn saved_tokens_load_back_and_the_file_is_private() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = TokenStore::new(dir.path().join("nested/tokens.json"));
+        let store = FileStore::new(dir.path().join("nested/tokens.json"));
         assert_eq!(store.load().expect("no file is fine"), None);
+        let lock = store.lock().expect("locked");
         let tokens = StoredTokens {
             refresh_token: Some(Secret::new("r1")),
             previous_refresh_token: Some(Secret::new("r0")),
@@ -344,16 +398,47 @@ mod tests {
             access_token_expires_at: Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000)),
             account_username: Some("demo".into()),
             account_id: Some(7),
+            flickr: Some(FlickrTokens {
+                token: Secret::new("f-token"),
+                token_secret: Secret::new("f-secret"),
+                username: Some("flickr-user".into()),
+                user_nsid: Some("1@N0".into()),
+                perms: Some("write".into()),
+            }),
+            revision: 4,
         };
-        store.save(&tokens).expect("saved");
-        assert_eq!(store.load().expect("loads"), Some(tokens));
+        assert_eq!(store.save(&lock, &tokens).expect("saved"), 5);
+        let expected = StoredTokens {
+            revision: 5,
+            ..tokens
+        };
+        assert_eq!(store.load().expect("loads"), Some(expected));
         let mode = std::fs::metadata(store.path())
             .expect("exists")
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let leftovers = std::fs::read_dir(store.dir()).expect("dir").count();
-        assert_eq!(leftovers, 1, "no temp file is left behind");
+        let leftovers = std::fs::read_dir(store.dir())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0, "no temp file is left behind");
+    }
+
+    #[test]
+    fn a_file_written_before_flickr_and_revisions_still_loads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tokens.json");
+        std::fs::write(
+            &path,
+            br#"{"version":1,"refresh_token":"r1","access_token":"a1","access_token_expires_at":2000000000,"account_username":"demo","account_id":7,"updated_at":1}"#,
+        )
+        .expect("written");
+        let loaded = FileStore::new(&path).load().expect("loads").expect("some");
+        assert_eq!(loaded.refresh_token, Some(Secret::new("r1")));
+        assert_eq!(loaded.flickr, None);
+        assert_eq!(loaded.revision, 0);
     }
 
     #[test]
@@ -361,7 +446,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("tokens.json");
         std::fs::write(&path, b"{\"refresh_token\": \"sekrit-value\", oops").expect("write");
-        let err = TokenStore::new(&path).load().unwrap_err();
+        let err = FileStore::new(&path).load().unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("tokens.json") && text.contains("corrupted"),
@@ -374,31 +459,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_flickr_section_survives_imgur_writes_and_logout() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = TokenStore::new(dir.path().join("tokens.json"));
-        let section = serde_json::json!({"token": "t", "token_secret": "s"});
-        store
-            .save_flickr_section(Some(section.clone()))
-            .expect("saved");
-        let tokens = StoredTokens {
-            refresh_token: Some(Secret::new("r1")),
-            ..StoredTokens::default()
-        };
-        store.save(&tokens).expect("saved");
-        assert_eq!(store.load().expect("loads"), Some(tokens));
-        assert_eq!(
-            store.flickr_section().expect("loads"),
-            Some(section.clone())
-        );
-        store.remove().expect("logged out of Imgur");
-        assert_eq!(store.load().expect("loads"), Some(StoredTokens::default()));
-        assert_eq!(store.flickr_section().expect("loads"), Some(section));
-        store.save_flickr_section(None).expect("removed");
-        assert_eq!(store.flickr_section().expect("loads"), None);
-    }
-
     proptest::proptest! {
         #[test]
         fn any_token_file_content_loads_or_is_reported_never_panics(
@@ -407,7 +467,7 @@ mod tests {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("tokens.json");
             std::fs::write(&path, &content).expect("written");
-            match TokenStore::new(&path).load() {
+            match FileStore::new(&path).load() {
                 Ok(_) | Err(StoreError::Corrupt { .. }) => {}
                 Err(other) => proptest::prop_assert!(false, "unexpected {other}"),
             }
@@ -422,7 +482,8 @@ mod tests {
             id in proptest::option::of(proptest::num::u64::ANY),
         ) {
             let dir = tempfile::tempdir().expect("temp dir");
-            let store = TokenStore::new(dir.path().join("tokens.json"));
+            let store = FileStore::new(dir.path().join("tokens.json"));
+            let lock = store.lock().expect("locked");
             let tokens = StoredTokens {
                 refresh_token: Some(Secret::new(refresh)),
                 access_token: access.map(Secret::new),
@@ -431,8 +492,9 @@ mod tests {
                 account_id: id,
                 ..StoredTokens::default()
             };
-            store.save(&tokens).expect("saved");
-            proptest::prop_assert_eq!(store.load().expect("loads"), Some(tokens));
+            store.save(&lock, &tokens).expect("saved");
+            let expected = StoredTokens { revision: 1, ..tokens };
+            proptest::prop_assert_eq!(store.load().expect("loads"), Some(expected));
         }
     }
 }

@@ -258,6 +258,78 @@ pub fn classify_error(
     }
 }
 
+/// How Imgur's token endpoint refused a grant.
+#[derive(Debug)]
+pub enum TokenRefusal {
+    /// The grant itself is no good: `invalid_grant`, Imgur's "Invalid refresh
+    /// token" (or code, PIN). Only a new authorization helps.
+    Grant,
+    /// The app's credentials are wrong (`invalid_client`, "Invalid client",
+    /// a bare 401): re-authorizing cannot help, fixing the settings does.
+    ClientCredentials(String),
+    /// Imgur is failing, rate limiting or blocking: not about the grant.
+    Other(ErrorKind),
+}
+
+/// Sorts a non-2xx answer of `POST /oauth2/token`. Imgur wraps its errors in
+/// the usual envelope (`data.error`); standard OAuth2 servers send
+/// `{"error": "invalid_grant", "error_description": ..}`; both are read.
+pub fn classify_token_error(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    retry_after: Option<u64>,
+    rate_limits: &RateLimits,
+) -> TokenRefusal {
+    let kind = classify_error(status, content_type, body, retry_after, rate_limits);
+    if matches!(
+        kind,
+        ErrorKind::BlockedByImgur { .. }
+            | ErrorKind::OverCapacity { .. }
+            | ErrorKind::RateLimited { .. }
+    ) || status >= 500
+    {
+        return TokenRefusal::Other(kind);
+    }
+    if !matches!(status, 400 | 401 | 403) {
+        return TokenRefusal::Other(kind);
+    }
+    let oauth = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let code = v.get("error")?.as_str()?.to_owned();
+            let description = v
+                .get("error_description")
+                .and_then(|d| d.as_str())
+                .unwrap_or("");
+            Some(format!("{code} {description}"))
+        });
+    let message = oauth.or_else(|| error_message(body)).unwrap_or_default();
+    let lower = message.to_ascii_lowercase();
+    let about_grant = [
+        "invalid_grant",
+        "refresh token",
+        "refresh_token",
+        "grant",
+        "code",
+        "pin",
+    ]
+    .iter()
+    .any(|word| lower.contains(word));
+    let about_client = lower.contains("invalid_client")
+        || lower.contains("unauthorized_client")
+        || (lower.contains("client") && !about_grant);
+    if about_client || (status == 401 && !about_grant) {
+        let shown = if message.trim().is_empty() {
+            format!("HTTP {status}")
+        } else {
+            message.trim().to_owned()
+        };
+        return TokenRefusal::ClientCredentials(shown);
+    }
+    TokenRefusal::Grant
+}
+
 /// A 400 or 403 that Imgur's CDN answered (`CDN-Error: yes`) is a block of
 /// this network or region, whatever its body says.
 pub fn cdn_refusal(status: u16, cdn_error: bool, kind: ErrorKind) -> ErrorKind {
@@ -526,6 +598,85 @@ mod tests {
             for body in [string, object, errors] {
                 proptest::prop_assert_eq!(error_message(body.to_string().as_bytes()), Some(message.clone()));
             }
+        }
+    }
+
+    #[test]
+    fn token_endpoint_refusals_are_sorted_by_what_can_fix_them() {
+        use super::TokenRefusal::*;
+        let env = |status: u16, error: &str| {
+            format!(
+                r#"{{"data":{{"error":"{error}","request":"/oauth2/token","method":"POST"}},"success":false,"status":{status}}}"#
+            )
+        };
+        let cases: Vec<(&str, u16, String, &str)> = vec![
+            (
+                "Imgur's invalid refresh token",
+                400,
+                env(400, "Invalid refresh token"),
+                "grant",
+            ),
+            (
+                "the 2020 mock text",
+                400,
+                env(
+                    400,
+                    "Refresh token doesn't exist or is invalid for the client",
+                ),
+                "grant",
+            ),
+            (
+                "OAuth2 invalid_grant",
+                400,
+                r#"{"error":"invalid_grant"}"#.into(),
+                "grant",
+            ),
+            (
+                "OAuth2 invalid_client",
+                401,
+                r#"{"error":"invalid_client","error_description":"bad secret"}"#.into(),
+                "client",
+            ),
+            (
+                "Imgur's invalid client",
+                401,
+                env(401, "Invalid client"),
+                "client",
+            ),
+            ("a bare 401", 401, String::new(), "client"),
+            (
+                "a 400 about the client id",
+                400,
+                env(400, "client_id is invalid"),
+                "client",
+            ),
+            (
+                "blocked",
+                403,
+                env(403, "These actions are forbidden."),
+                "other",
+            ),
+            ("rate limited", 429, env(429, "Too Many Requests"), "other"),
+            (
+                "server error",
+                500,
+                env(500, "Internal server error"),
+                "other",
+            ),
+        ];
+        for (case, status, body, expected) in cases {
+            let got = match classify_token_error(
+                status,
+                "application/json",
+                body.as_bytes(),
+                None,
+                &RateLimits::default(),
+            ) {
+                Grant => "grant",
+                ClientCredentials(_) => "client",
+                Other(_) => "other",
+            };
+            assert_eq!(got, expected, "{case}");
         }
     }
 }

@@ -195,11 +195,15 @@ async fn a_running_gateway_uses_a_login_and_a_logout_done_in_another_terminal() 
         "{}",
         String::from_utf8_lossy(&login.stderr)
     );
-    assert_eq!(
-        app.get("/v1/account").await.status(),
-        200,
-        "the next request uses the new tokens"
-    );
+    // The gateway learns of the login through its watch on the token file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while app.get("/v1/account").await.status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the login in another process is used within 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling an effect, bounded
+    }
     assert_eq!(
         app.get("/auth/status")
             .await
@@ -213,6 +217,14 @@ async fn a_running_gateway_uses_a_login_and_a_logout_done_in_another_terminal() 
     assert!(logout.status.success());
     assert!(stdout(&logout).contains("logged out"));
     assert!(!app.token_file.exists());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while app.get("/v1/account").await.status() != 403 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the logout in another process is noticed within 1 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling an effect, bounded
+    }
     assert_problem(app.get("/v1/account").await, 403, "authorization-required").await;
     let status = run_pixgate(&app.fake, &app.token_file, &["status"], "", &[]);
     let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");

@@ -66,6 +66,19 @@ fn assert_all_verified(fake: &FakeFlickr) {
     }
 }
 
+/// Waits (bounded) until `/flickr/auth/status` shows `field` = `value`:
+/// a change another process stored reaches the gateway through its watch.
+async fn flickr_status_becomes(app: &TestApp, field: &str, value: Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while json(app.get("/flickr/auth/status").await).await[field] != value {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway never showed {field} = {value}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling an effect, bounded
+    }
+}
+
 async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON")
 }
@@ -174,7 +187,10 @@ async fn an_existing_token_is_checked_stored_and_never_shown() {
         .await
         .expect("sent");
     assert_eq!(json(out).await["authorized"], false);
-    assert!(app.token_file_json().get("flickr").is_none());
+    assert!(
+        !app.token_file.exists() || app.token_file_json().get("flickr").is_none(),
+        "nothing is left of the Flickr token"
+    );
     let after = app.get("/flickr/v1/favorites").await;
     assert_problem(after, 403, "authorization-required").await;
 }
@@ -524,8 +540,18 @@ async fn a_token_without_delete_perms_cannot_delete() {
     );
     assert_eq!(fake(&app).method_calls("flickr.photos.delete"), 0);
 
-    // Perms the file claims wrongly: Flickr's 99 says the same.
-    app.edit_token_file(|file| file["flickr"]["perms"] = "delete".into());
+    // Perms the store claims wrongly (written by another process): Flickr's
+    // 99 says the same.
+    let store = pixgate::imgur::FileStore::new(&app.token_file);
+    let claimed = pixgate::imgur::FlickrTokens {
+        token: pixgate::secret::Secret::new(&token),
+        token_secret: pixgate::secret::Secret::new(&secret),
+        username: Some("demo".into()),
+        user_nsid: Some(fake(&app).config().user_nsid.clone()),
+        perms: Some("delete".into()),
+    };
+    pixgate::imgur::save_flickr_stored(&store, claimed).expect("stored");
+    flickr_status_becomes(&app, "perms", "delete".into()).await;
     let refused = app
         .http
         .delete(app.url(&format!("/flickr/v1/photos/{id}")))
@@ -808,9 +834,8 @@ async fn the_terminal_login_reads_flickrs_verifier_dashes_included() {
         "sent verbatim"
     );
     assert!(app.token_file_json()["flickr"]["token"].is_string());
-    // The running gateway sees the new token at once.
-    let status = json(app.get("/flickr/auth/status").await).await;
-    assert_eq!(status["authorized"], true);
+    // The running gateway learns of it through the token owner's watch.
+    flickr_status_becomes(&app, "authorized", true.into()).await;
     assert_eq!(app.get("/flickr/v1/favorites").await.status(), 200);
 }
 

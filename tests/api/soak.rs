@@ -322,7 +322,16 @@ and one upstream fault injected every {fault_ms} ms (5xx JSON, over-capacity 403
     println!("{report}");
     let path = std::env::var("PIXGATE_SOAK_REPORT")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/docs/RELIABILITY.md").to_owned());
-    std::fs::write(&path, &report).expect("report written");
+    // The crash test's section (written by hand from its runs) stays.
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| old.find("\n## Crash safety").map(|at| old[at..].to_owned()))
+        .unwrap_or_default();
+    std::fs::write(
+        &path,
+        format!("{}{kept}", report.trim_end_matches('\n').to_owned() + "\n"),
+    )
+    .expect("report written");
 
     assert!(
         mismatched.is_empty(),

@@ -1490,4 +1490,113 @@ mod tests {
         assert_eq!(store.load().expect("loads"), None, "nothing left to keep");
         assert_eq!(owner.flickr_tokens(), None);
     }
+
+    /// The file store, with writes that fail while `failing` is set.
+    struct FlakyStore {
+        file: FileStore,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl TokenStore for FlakyStore {
+        fn location(&self) -> String {
+            self.file.location()
+        }
+        fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
+            self.file.load()
+        }
+        fn lock(&self) -> Result<StoreLock, StoreError> {
+            self.file.lock()
+        }
+        fn save(&self, lock: &StoreLock, tokens: &StoredTokens) -> Result<u64, StoreError> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(StoreError::Write {
+                    path: self.file.path().to_owned(),
+                    source: std::io::Error::other("injected: disk full"),
+                });
+            }
+            self.file.save(lock, tokens)
+        }
+        fn remove(&self, lock: &StoreLock) -> Result<(), StoreError> {
+            self.file.remove(lock)
+        }
+        fn ensure_writable(&self) -> Result<(), StoreError> {
+            self.file.ensure_writable()
+        }
+        fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<StoreWatch> {
+            self.file.watch(changed)
+        }
+    }
+
+    /// Problem 1 of issue 11: the old background re-write put an older
+    /// snapshot back over whatever was stored meanwhile (another terminal's
+    /// login, a newer refresh). Now the retry re-reads the store under the
+    /// lock and a different authorization stored there wins.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn problem_1_a_retried_write_never_puts_an_older_record_over_a_login_stored_meanwhile() {
+        let fake = FakeImgur::start(FakeConfig::default()).await.expect("fake");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(FlakyStore {
+            file: FileStore::new(dir.path().join("tokens.json")),
+            failing: false.into(),
+        });
+        let config = ImgurConfig {
+            client_id: fake.config().client_id.clone(),
+            client_secret: Some(Secret::new(fake.config().client_secret.clone())),
+            refresh_token: Some(Secret::new(fake.current_refresh_token())),
+            api_url: fake.base_url(),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            rapidapi: None,
+            credit_reserve: Default::default(),
+        };
+        let owner = TokenOwner::open(
+            &config,
+            Arc::clone(&store) as Arc<dyn TokenStore>,
+            reqwest::Client::new(),
+            Arc::new(Metrics::new()),
+        )
+        .expect("opens");
+        store.failing.store(true, Ordering::SeqCst);
+        owner
+            .access_token()
+            .await
+            .expect("refreshed, kept in memory");
+
+        // Another terminal logs in while the write keeps failing for us.
+        let login = StoredTokens {
+            refresh_token: Some(Secret::new("another-login")),
+            access_token: Some(Secret::new("another-access")),
+            access_token_expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+            account_username: Some("other".into()),
+            ..store.file.load().expect("loads").expect("seeded")
+        };
+        let lock = store.file.lock().expect("locked");
+        store
+            .file
+            .save(&lock, &login)
+            .expect("the other terminal's write");
+        drop(lock);
+        store.failing.store(false, Ordering::SeqCst);
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while owner
+            .access_token()
+            .await
+            .map(|t| t.value.expose().to_owned())
+            .ok()
+            .as_deref()
+            != Some("another-access")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the login stored elsewhere is used"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await; // polling an effect, bounded
+        }
+        // Past the retries' first pauses: nothing older comes back.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let stored = store.file.load().expect("loads").expect("a record");
+        assert_eq!(stored.refresh_token, Some(Secret::new("another-login")));
+    }
 }

@@ -518,3 +518,47 @@ async fn problem_9_a_401_right_after_a_refresh_is_answered_without_another_refre
         "no refresh within 10 s"
     );
 }
+
+/// The favorites cache is emptied by the token owner's report of a new
+/// authorization, outside any request: so also for a login whose client went
+/// away, and for a login in another terminal, which the old code never saw.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_in_another_terminal_empties_the_favorites_cache() {
+    let app = spawn_app_with(Options::default()).await;
+    let x_cache = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "MISS");
+    assert_eq!(x_cache(&app.get("/v1/favorites").await), "HIT");
+
+    let token = app.fake.current_refresh_token();
+    let login = run_pixgate(
+        &app.fake,
+        &app.token_file,
+        &["login", "--refresh-token", &token],
+        "",
+        &[],
+    );
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let cache = x_cache(&app.get("/v1/favorites").await);
+        if cache == "MISS" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cached page is dropped within 1 s ({cache})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling an effect, bounded
+    }
+}

@@ -213,11 +213,53 @@ pub(super) async fn within<T>(
     })
 }
 
+/// The fields of a multipart upload, in order: each within `pause` of the
+/// last, each name at most once, at most `max` of them. Both providers'
+/// upload handlers read their forms through it.
+pub(super) struct FormFields {
+    multipart: Multipart,
+    pause: Duration,
+    max: usize,
+    seen: Vec<String>,
+}
+
+impl FormFields {
+    pub(super) fn new(multipart: Multipart, pause: Duration, max: usize) -> Self {
+        Self {
+            multipart,
+            pause,
+            max,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next field and its name, `None` at the end of the form.
+    pub(super) async fn next(&mut self) -> Result<Option<(String, Field)>, Problem> {
+        let Some(field) = within(self.pause, self.multipart.next()).await? else {
+            return Ok(None);
+        };
+        let field =
+            field.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if self.seen.len() >= self.max {
+            return Err(Problem::invalid(format!(
+                "this upload has at most {} fields",
+                self.max
+            )));
+        }
+        if self.seen.contains(&name) {
+            return Err(Problem::invalid(format!("field \"{name}\" was sent twice")));
+        }
+        self.seen.push(name.clone());
+        Ok(Some((name, field)))
+    }
+}
+
 /// Reads a multipart upload, spooling the file (into `spool_dir` once it
 /// outgrows memory, holding its bytes in `held`) and stopping at its limit;
 /// a large video also goes to `live` as it arrives.
 async fn read_multipart(
-    mut multipart: Multipart,
+    multipart: Multipart,
     pause: Duration,
     mut live: LiveSender,
     spool_dir: &Path,
@@ -225,20 +267,8 @@ async fn read_multipart(
 ) -> Result<Upload, Problem> {
     let mut source: Option<UploadSource> = None;
     let mut fields = UploadFields::default();
-    let mut seen: Vec<String> = Vec::new();
-    while let Some(field) = within(pause, multipart.next()).await? {
-        let mut field =
-            field.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        if seen.len() >= MAX_MULTIPART_FIELDS {
-            return Err(Problem::invalid(format!(
-                "a multipart upload has at most {MAX_MULTIPART_FIELDS} fields"
-            )));
-        }
-        if seen.contains(&name) {
-            return Err(Problem::invalid(format!("field \"{name}\" was sent twice")));
-        }
-        seen.push(name.clone());
+    let mut form = FormFields::new(multipart, pause, MAX_MULTIPART_FIELDS);
+    while let Some((name, mut field)) = form.next().await? {
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "image" | "video" => {

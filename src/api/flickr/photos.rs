@@ -2,7 +2,7 @@
 //! user's favorites (cached like Imgur's).
 
 use crate::api::images::{
-    content_length, non_empty, read_text, spool_part, within, ImageUpdateBody,
+    content_length, non_empty, read_text, spool_part, FormFields, ImageUpdateBody,
 };
 use crate::api::{Problem, ProblemKind};
 use crate::flickr::{MetaUpdate, PageRequest, Photo, PhotoId, SafetyLevel, UploadFields};
@@ -13,7 +13,6 @@ use crate::upload::{Reservation, UploadFile, UploadStorage};
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -152,27 +151,15 @@ pub async fn flickr_upload(
 /// Reads the parts: the photo spooled (its bytes held in `held`), the text
 /// fields checked; anything wrong is a 400 before Flickr sees a byte.
 async fn read_upload(
-    mut multipart: Multipart,
+    multipart: Multipart,
     pause: Duration,
     spool_dir: &Path,
     held: &mut Reservation,
 ) -> Result<FlickrUpload, Problem> {
     let mut fields = UploadFields::default();
     let mut photo = None;
-    let mut seen: Vec<String> = Vec::new();
-    while let Some(field) = within(pause, multipart.next()).await? {
-        let mut field =
-            field.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        if seen.len() >= MAX_MULTIPART_FIELDS {
-            return Err(Problem::invalid(format!(
-                "a Flickr upload has at most {MAX_MULTIPART_FIELDS} fields"
-            )));
-        }
-        if seen.contains(&name) {
-            return Err(Problem::invalid(format!("field \"{name}\" was sent twice")));
-        }
-        seen.push(name.clone());
+    let mut form = FormFields::new(multipart, pause, MAX_MULTIPART_FIELDS);
+    while let Some((name, mut field)) = form.next().await? {
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "photo" => photo = spool_photo(&mut field, pause, spool_dir, held).await?,

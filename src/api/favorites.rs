@@ -3,7 +3,7 @@
 use super::schemas::FavoriteItem;
 use super::{problem::copy_rate_limits, Problem};
 use crate::cache::CacheStatus;
-use crate::gateway::Gateway;
+use crate::gateway::{FavoritesPage, Gateway};
 use crate::imgur::Reply;
 use crate::model::{FavoritesSort, ImageId};
 use actix_web::http::header;
@@ -67,8 +67,16 @@ pub async fn list_favorites(
     }
     let sort = query.sort.unwrap_or_default();
     let result = gateway.favorites(page, sort, wants_no_cache(&req)).await?;
+    Ok(page_response(&req, &result))
+}
+
+/// A cached favorites page (Imgur's or Flickr's) as the client asked for
+/// it: 200 with the body, or 304 when `If-None-Match` names its ETag;
+/// always with `ETag` and `X-Cache`, and with the upstream's rate-limit
+/// headers on a `MISS` (the only answer that just read them).
+pub(super) fn page_response(req: &HttpRequest, result: &FavoritesPage) -> HttpResponse {
     let cached = &result.page;
-    let not_modified = if_none_match(&req, &cached.etag);
+    let not_modified = if_none_match(req, &cached.etag);
     let mut response = if not_modified {
         HttpResponse::NotModified()
     } else {
@@ -81,11 +89,11 @@ pub async fn list_favorites(
         copy_rate_limits(&mut response, &cached.rate_limits);
     }
     if not_modified {
-        return Ok(response.finish());
+        return response.finish();
     }
-    Ok(response
+    response
         .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(cached.body.clone()))
+        .body(cached.body.clone())
 }
 
 pub(super) fn wants_no_cache(req: &HttpRequest) -> bool {

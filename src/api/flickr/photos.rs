@@ -398,20 +398,5 @@ pub async fn flickr_list_favorites(
     let result = gateway
         .flickr_favorites(request, crate::api::favorites::wants_no_cache(&req))
         .await?;
-    let cached = &result.page;
-    let not_modified = crate::api::favorites::if_none_match(&req, &cached.etag);
-    let mut response = if not_modified {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    response
-        .insert_header((header::ETAG, cached.etag.as_str()))
-        .insert_header(("X-Cache", result.status.as_str()));
-    if not_modified {
-        return Ok(response.finish());
-    }
-    Ok(response
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(cached.body.clone()))
+    Ok(crate::api::favorites::page_response(&req, &result))
 }

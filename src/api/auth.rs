@@ -6,7 +6,7 @@ use crate::gateway::{Gateway, LoginError};
 use crate::imgur::{AuthStatus, Grant};
 use crate::model::ResponseType;
 use crate::secret::Secret;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -106,11 +106,7 @@ pub async fn start_login(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, Problem> {
     let url = gateway.begin_login(query.response_type.unwrap_or_default());
-    Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, url))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .finish())
+    Ok(pages::redirect_to(&url))
 }
 
 /// Imgur's redirect back

@@ -34,6 +34,17 @@ fn secured(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
     response
 }
 
+/// The redirect to a provider's authorize page: its address carries a
+/// one-time `state` or request token, so it is never cached and never sent
+/// on as a referrer.
+pub fn redirect_to(url: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
+
 /// "Authorized as <username>", with the next steps.
 pub fn authorized(username: Option<&str>) -> HttpResponse {
     let name = escape(username.unwrap_or("your Imgur account"));

@@ -87,11 +87,7 @@ pub async fn flickr_login(
         .unwrap_or_else(|| req.connection_info().host().to_owned());
     let callback = format!("{scheme}://{host}/flickr/auth/callback");
     let url = gateway.begin_flickr_login(&callback).await?;
-    Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, url))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .finish())
+    Ok(pages::redirect_to(&url))
 }
 
 /// Flickr's redirect back

@@ -89,15 +89,8 @@ async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliErro
             if !login.no_browser {
                 open_in_browser(&url);
             }
-            print!("Code: ");
-            let _ = std::io::stdout().flush();
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(CliError::Stdin)?;
             // Passed verbatim, dashes included.
-            let verifier = line.trim();
+            let verifier = &read_answer("Code: ")?;
             if verifier.is_empty() {
                 return Err(CliError::Failed("no code was entered".into()));
             }
@@ -121,6 +114,19 @@ async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliErro
     Ok(())
 }
 
+/// Prints `prompt` and reads one line the user types (a PIN or a code),
+/// trimmed.
+fn read_answer(prompt: &str) -> Result<String, CliError> {
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(CliError::Stdin)?;
+    Ok(line.trim().to_owned())
+}
+
 fn ask_for_pin(client: &ImgurClient, open_browser: bool) -> Result<Secret, CliError> {
     // No callback comes back in the PIN flow, so the state is only echoed.
     let url = client.authorize_url(ResponseType::Pin, "pixgate-login");
@@ -128,14 +134,7 @@ fn ask_for_pin(client: &ImgurClient, open_browser: bool) -> Result<Secret, CliEr
     if open_browser {
         open_in_browser(&url);
     }
-    print!("PIN: ");
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(CliError::Stdin)?;
-    let pin = line.trim();
+    let pin = read_answer("PIN: ")?;
     if pin.is_empty() {
         return Err(CliError::NoPin);
     }

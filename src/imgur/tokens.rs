@@ -1412,8 +1412,9 @@ mod tests {
     use crate::fake_imgur::{Endpoint, FakeConfig, FakeImgur};
     use crate::imgur::FileStore;
 
-    async fn owner_against(fake: &FakeImgur, dir: &std::path::Path) -> TokenOwner {
-        let config = ImgurConfig {
+    /// The app's settings for `fake`, seeded with its current refresh token.
+    fn config_against(fake: &FakeImgur) -> ImgurConfig {
+        ImgurConfig {
             client_id: fake.config().client_id.clone(),
             client_secret: Some(Secret::new(fake.config().client_secret.clone())),
             refresh_token: Some(Secret::new(fake.current_refresh_token())),
@@ -1423,7 +1424,11 @@ mod tests {
             read_timeout: Duration::from_secs(5),
             rapidapi: None,
             credit_reserve: Default::default(),
-        };
+        }
+    }
+
+    async fn owner_against(fake: &FakeImgur, dir: &std::path::Path) -> TokenOwner {
+        let config = config_against(fake);
         TokenOwner::open(
             &config,
             Arc::new(FileStore::new(dir.join("tokens.json"))),
@@ -1539,17 +1544,7 @@ mod tests {
             file: FileStore::new(dir.path().join("tokens.json")),
             failing: false.into(),
         });
-        let config = ImgurConfig {
-            client_id: fake.config().client_id.clone(),
-            client_secret: Some(Secret::new(fake.config().client_secret.clone())),
-            refresh_token: Some(Secret::new(fake.current_refresh_token())),
-            api_url: fake.base_url(),
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(5),
-            rapidapi: None,
-            credit_reserve: Default::default(),
-        };
+        let config = config_against(&fake);
         let owner = TokenOwner::open(
             &config,
             Arc::clone(&store) as Arc<dyn TokenStore>,

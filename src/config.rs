@@ -205,6 +205,15 @@ pub struct ServerArgs {
     /// Directory for the spool files of large uploads [default: the system temp dir].
     #[arg(long, env = "PIXGATE_SPOOL_DIR")]
     pub spool_dir: Option<PathBuf>,
+    /// Redis shared by several replicas (`redis://` or `rediss://`): the
+    /// tokens, logins, ledger, credit budget and favorites cache live there
+    /// instead of in this process and its files (docs/scale-out.md).
+    #[arg(long, env = "PIXGATE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// Seconds the shared token lock is held without a renewal (renewed every
+    /// third of it while a refresh runs).
+    #[arg(long, env = "PIXGATE_REDIS_LOCK_LEASE", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_lock_lease: u64,
     /// Log format: `text` or `json` (one object per line).
     #[arg(long, env = "PIXGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -243,6 +252,10 @@ pub enum LogFormat {
 /// A configuration error, reported before anything starts.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "PIXGATE_REDIS_URL must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0"
+    )]
+    BadRedisUrl,
     #[error("IMGUR_CLIENT_ID (or --client-id) is required; register an app at https://api.imgur.com/oauth2/addclient, or try `pixgate --demo`")]
     MissingClientId,
     #[error("IMGUR_REFRESH_TOKEN is set but IMGUR_CLIENT_SECRET is not: refreshing tokens needs the client secret")]
@@ -344,6 +357,16 @@ pub struct Config {
     pub upload_budget_bytes: u64,
     /// Where large uploads are spooled.
     pub spool_dir: PathBuf,
+    /// Redis for state shared by replicas; `None`: this process and its files.
+    pub redis: Option<RedisConfig>,
+}
+
+/// `PIXGATE_REDIS_URL` and its settings.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub url: Secret,
+    /// How long the shared token lock lives without a renewal.
+    pub lock_lease: Duration,
 }
 
 impl ServerArgs {
@@ -459,7 +482,16 @@ impl ServerArgs {
             return Err(ConfigError::UnauthenticatedNonLoopback(self.listen));
         }
         let allowed_hosts = AllowedHosts::new(&self.listen, &self.allowed_hosts)?;
+        let redis = match self.redis_url.filter(|u| !u.expose().trim().is_empty()) {
+            Some(url) if is_redis_url(url.expose()) => Some(RedisConfig {
+                url,
+                lock_lease: Duration::from_secs(self.redis_lock_lease),
+            }),
+            Some(_) => return Err(ConfigError::BadRedisUrl),
+            None => None,
+        };
         Ok(Config {
+            redis,
             imgur,
             flickr,
             allowed_hosts,
@@ -483,6 +515,10 @@ impl ServerArgs {
                 .collect(),
         })
     }
+}
+
+fn is_redis_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss"))
 }
 
 fn is_http_url(url: &str) -> bool {

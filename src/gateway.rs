@@ -10,6 +10,7 @@ pub use albums::{AlbumReply, ListPage};
 pub use flickr::{Flickr, FlickrAuthStatus, FlickrFailure, FlickrUpload, WANTED_PERMS};
 
 use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
+use crate::fleet::Fleet;
 use crate::imgur::{
     self, AuthStatus, BudgetView, Error, ErrorKind, Grant, ImgurClient, LiveAttempt, Mode, Reply,
 };
@@ -62,6 +63,8 @@ pub struct Gateway {
     logins: PendingLogins,
     /// `None` without `FLICKR_API_KEY` (the `/flickr/` routes answer 404).
     flickr: Option<Flickr>,
+    /// `None` without `PIXGATE_REDIS_URL`: nothing is shared.
+    fleet: Option<Fleet>,
 }
 
 impl Gateway {
@@ -87,7 +90,15 @@ impl Gateway {
             ledger,
             logins: PendingLogins::default(),
             flickr: None,
+            fleet: None,
         }
+    }
+
+    /// Shares state with other replicas through Redis; `/readyz` then
+    /// also needs Redis to answer.
+    pub fn with_fleet(mut self, fleet: Fleet) -> Self {
+        self.fleet = Some(fleet);
+        self
     }
 
     /// Offers Flickr too.
@@ -98,6 +109,12 @@ impl Gateway {
 
     /// Ready when a user access token can be had, or in anonymous mode.
     pub async fn readiness(&self) -> Result<Mode, Error> {
+        if let Some(fleet) = &self.fleet {
+            fleet
+                .check()
+                .await
+                .map_err(|e| Error::local(ErrorKind::StoreUnavailable(e.to_string())))?;
+        }
         if let Some(rejected) = self.imgur.tokens().credentials_rejected() {
             return Err(rejected);
         }

@@ -18,6 +18,7 @@
 //! | [`api`] | edge checks, routes, handlers, OpenAPI, errors |
 //! | [`gateway`] | the operations the API offers (albums in `gateway/albums.rs`) |
 //! | [`cache`] | the favorites cache |
+//! | [`fleet`] | state shared by replicas through Redis (`PIXGATE_REDIS_URL`): connection, keys, notifications |
 //! | [`flight`] | single flight: one shared run, success or failure, per key |
 //! | [`imgur`] | Imgur client, token owner (`tokens.rs`), token store (`token_store.rs`), wire format, credit guard |
 //! | [`ledger`] | the upload ledger (SQLite): every upload and album made |
@@ -35,6 +36,7 @@ pub mod config;
 pub mod demo;
 pub mod fake_flickr;
 pub mod fake_imgur;
+pub mod fleet;
 pub mod flickr;
 pub mod flight;
 pub mod gateway;

@@ -33,6 +33,12 @@ pub struct Metrics {
     rate_limit_reset: IntGaugeVec,
     credit_reserve: IntGaugeVec,
     credit_refusals: IntCounterVec,
+    redis_round_trips: IntCounterVec,
+    redis_duration: HistogramVec,
+    redis_resubscriptions: IntCounterVec,
+    token_lock_waits: HistogramVec,
+    token_lease_renewals: IntCounterVec,
+    token_cas_losses: IntCounterVec,
     low_rate_limit_warned: AtomicBool,
 }
 
@@ -141,6 +147,36 @@ impl Metrics {
                 "Favorites cache hits, misses, stale answers, evictions, and reads that joined a running fill",
                 &["event"],
             ),
+            redis_round_trips: counter(
+                "redis_round_trips_total",
+                "Round trips to Redis (PIXGATE_REDIS_URL), by operation and outcome (ok, error)",
+                &["operation", "outcome"],
+            ),
+            redis_duration: histogram(
+                "redis_round_trip_duration_seconds",
+                "Time of a round trip to Redis, by operation",
+                &["operation"],
+            ),
+            redis_resubscriptions: counter(
+                "redis_resubscriptions_total",
+                "Times the Redis notification subscription dropped and was reopened",
+                &[],
+            ),
+            token_lock_waits: histogram(
+                "token_lock_wait_seconds",
+                "Time spent waiting for the shared token lock, by outcome (acquired, failed)",
+                &["outcome"],
+            ),
+            token_lease_renewals: counter(
+                "token_lock_lease_renewals_total",
+                "Renewals of the shared token lock's lease, by outcome (renewed, lost, error)",
+                &["outcome"],
+            ),
+            token_cas_losses: counter(
+                "token_record_cas_losses_total",
+                "Token saves refused because another replica wrote first (kept as candidates)",
+                &[],
+            ),
             rate_limit_remaining: gauge,
             registry,
             low_rate_limit_warned: AtomicBool::new(false),
@@ -177,6 +213,43 @@ impl Metrics {
         self.upstream_duration
             .with_label_values(&[endpoint])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One round trip to Redis.
+    pub fn redis_round_trip(&self, operation: &str, ok: bool, elapsed: Duration) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.redis_round_trips
+            .with_label_values(&[operation, outcome])
+            .inc();
+        self.redis_duration
+            .with_label_values(&[operation])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The Redis subscription was reopened after a drop.
+    pub fn redis_resubscribed(&self) {
+        self.redis_resubscriptions
+            .with_label_values::<&str>(&[])
+            .inc();
+    }
+
+    /// One wait for the shared token lock: `acquired` or `failed`.
+    pub fn token_lock_wait(&self, outcome: &str, waited: Duration) {
+        self.token_lock_waits
+            .with_label_values(&[outcome])
+            .observe(waited.as_secs_f64());
+    }
+
+    /// One renewal of the token lock's lease: `renewed`, `lost` or `error`.
+    pub fn token_lease_renewal(&self, outcome: &str) {
+        self.token_lease_renewals
+            .with_label_values(&[outcome])
+            .inc();
+    }
+
+    /// A token save that lost the compare-and-set.
+    pub fn token_cas_loss(&self) {
+        self.token_cas_losses.with_label_values::<&str>(&[]).inc();
     }
 
     /// One token refresh: `ok`, `rejected` or `failed`.

@@ -7,6 +7,7 @@ use crate::api::middleware::{self, RequestId};
 use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
+use crate::fleet::{Fleet, FleetError};
 use crate::flickr::FlickrClient;
 use crate::gateway::{Flickr, Gateway};
 use crate::imgur::{FileStore, ImgurClient, StoreError};
@@ -33,6 +34,8 @@ pub enum StartupError {
     TokenStore(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Redis(#[from] FleetError),
     #[error("cannot set up the Flickr client: {0}")]
     Flickr(crate::flickr::Error),
     #[error("cannot listen on {address}: {source}")]
@@ -62,6 +65,11 @@ impl Application {
     /// builds the server.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Arc::new(Metrics::new());
+        let fleet = config
+            .redis
+            .as_ref()
+            .map(|redis| Fleet::connect(&redis.url, Arc::clone(&metrics)))
+            .transpose()?;
         let imgur = ImgurClient::new(
             &config.imgur,
             Arc::new(FileStore::new(&config.token_file)),
@@ -88,6 +96,9 @@ impl Application {
         });
         let metrics = web::Data::from(metrics);
         let mut gateway = Gateway::new(imgur, favorites, ledger);
+        if let Some(fleet) = &fleet {
+            gateway = gateway.with_fleet(fleet.clone());
+        }
         if let Some(flickr) = &config.flickr {
             let client = FlickrClient::new(flickr.clone()).map_err(StartupError::Flickr)?;
             gateway = gateway.with_flickr(Flickr::new(client));

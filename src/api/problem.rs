@@ -67,6 +67,8 @@ pub enum ProblemKind {
     /// 500: Imgur accepted a login and pixgate uses it, but the token file
     /// could not be written yet; pixgate keeps retrying.
     LoginNotStored,
+    /// 503: the operation needs Redis (`PIXGATE_REDIS_URL`), which is unreachable.
+    StoreUnavailable,
     /// 500: a local failure (disk); details are logged.
     Internal,
     /// 404: a provider's routes without its app credentials (`FLICKR_API_KEY`).
@@ -182,6 +184,11 @@ impl ProblemKind {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "urn:pixgate:problem:login-not-stored",
                 "Logged in, but not stored yet",
+            ),
+            StoreUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "urn:pixgate:problem:store-unavailable",
+                "The shared store (Redis) is unavailable",
             ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -332,6 +339,9 @@ impl From<imgur::Error> for Problem {
                 (ProblemKind::ClientCredentialsRejected, None)
             }
             ErrorKind::NotStored { .. } => (ProblemKind::LoginNotStored, None),
+            ErrorKind::StoreUnavailable(_) => {
+                (ProblemKind::StoreUnavailable, Some(STORE_RETRY_AFTER_SECS))
+            }
             ErrorKind::Spool(_) | ErrorKind::Storage(_) => (ProblemKind::Internal, None),
         };
         if kind == ProblemKind::Internal || kind == ProblemKind::UpstreamError {
@@ -508,6 +518,8 @@ impl From<SpoolError> for Problem {
 /// How long a client refused as [`ProblemKind::Busy`] should wait: uploads
 /// in progress usually end within seconds.
 const BUSY_RETRY_AFTER_SECS: u64 = 5;
+/// `Retry-After` of `store-unavailable`: Redis usually comes back within seconds.
+const STORE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<Busy> for Problem {
     fn from(error: Busy) -> Self {

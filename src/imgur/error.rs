@@ -149,6 +149,10 @@ pub enum ErrorKind {
     /// (500 `login-not-stored`); the write is retried in the background.
     #[error("{message}")]
     NotStored { message: String },
+    /// The operation needs Redis (`PIXGATE_REDIS_URL`), which is unreachable
+    /// (503 `store-unavailable`); what does not need it keeps working.
+    #[error("{0}")]
+    StoreUnavailable(String),
     /// The token file could not be written or removed (500).
     #[error("could not update the token file: {0}")]
     Storage(String),

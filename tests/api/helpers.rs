@@ -174,6 +174,7 @@ pub fn config(
             .expect("valid allowed hosts"),
         upload_budget_bytes: options.upload_budget_bytes,
         spool_dir: std::env::temp_dir(),
+        redis: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway over HTTP against the fake Imgur.
 
 mod helpers;
+mod redis_server;
 
 mod albums;
 mod auth;

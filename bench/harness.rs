@@ -10,13 +10,15 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`scenarios`] | the six scenarios and their targets |
+//! | [`scenarios`] | the single-instance scenarios and their targets |
 //! | [`load`] | running `oha` and reading its JSON |
-//! | [`procs`] | the gateway and nginx processes, `/proc` memory figures |
+//! | [`procs`] | the gateway, nginx and Redis processes, `/proc` memory figures |
+//! | [`replicas`] | three replicas on one Redis against one, behind nginx |
 //! | [`report`] | the Markdown results file |
 
 mod load;
 mod procs;
+mod replicas;
 mod report;
 mod scenarios;
 
@@ -42,6 +44,9 @@ struct Args {
     /// nginx, the reference for cached reads.
     #[arg(long, default_value = "nginx")]
     nginx: PathBuf,
+    /// `redis-server`, shared by the replicas of the `replicas` scenario.
+    #[arg(long, default_value = "redis-server")]
+    redis_server: PathBuf,
     /// Where to write the results (Markdown).
     #[arg(long)]
     out: PathBuf,
@@ -55,7 +60,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Only these scenarios (comma-separated): cold-start, favorites,
-    /// passthrough, storm, upload, cache-capacity.
+    /// passthrough, storm, upload, cache-capacity, replicas.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Exit with status 1 when a target is missed.
@@ -105,6 +110,7 @@ async fn run(args: &Args) -> Result<usize, Error> {
             .map_err(|e| format!("{}: {e}", args.gateway.display()))?,
         oha: args.oha.clone(),
         nginx: args.nginx.clone(),
+        redis_server: args.redis_server.clone(),
         fake,
         http: reqwest::Client::new(),
         rows: Vec::new(),
@@ -132,6 +138,7 @@ async fn run(args: &Args) -> Result<usize, Error> {
             "passthrough" => scenarios::passthrough(&mut bench).await,
             "storm" => scenarios::storm(&mut bench).await,
             "upload" => scenarios::upload(&mut bench).await,
+            "replicas" => replicas::replicas(&mut bench).await,
             _ => scenarios::cache_capacity(&mut bench).await,
         };
         outcome.map_err(|e| format!("scenario {name}: {e}"))?;

@@ -155,6 +155,8 @@ pub struct GatewayOptions<'a> {
     pub favorites_ttl_secs: u64,
     /// Record a `perf` profile of the ready gateway into this file.
     pub perf_data: Option<PathBuf>,
+    /// `PIXGATE_REDIS_URL`: a replica sharing its state through this Redis.
+    pub redis_url: Option<&'a str>,
 }
 
 /// The release `pixgate` binary, running as a separate process against the
@@ -208,6 +210,9 @@ impl GatewayProcess {
             .stderr(log);
         if let Some(bytes) = options.cache_max_bytes {
             command.env("PIXGATE_CACHE_MAX_BYTES", bytes.to_string());
+        }
+        if let Some(url) = options.redis_url {
+            command.env("PIXGATE_REDIS_URL", url);
         }
         let started = Instant::now();
         let child = command.spawn()?;
@@ -334,6 +339,12 @@ pub enum Site<'a> {
         authorization: &'a str,
         probe: &'a str,
     },
+    /// A round-robin load balancer in front of gateway replicas, over
+    /// kept-alive connections. `probe` is a path that answers 200.
+    Balancer {
+        replicas: &'a [std::net::SocketAddr],
+        probe: &'a str,
+    },
 }
 
 impl NginxProcess {
@@ -382,7 +393,7 @@ impl NginxProcess {
         let mut child = command.spawn()?;
         let probe = match site {
             Site::File { url_path, .. } => url_path,
-            Site::Proxy { probe, .. } => probe,
+            Site::Proxy { probe, .. } | Site::Balancer { probe, .. } => probe,
         };
         let started = Instant::now();
         loop {
@@ -481,6 +492,23 @@ fn nginx_conf(prefix: &Path, root: &Path, port: u16, site: &Site<'_>) -> String 
         }}"#
             ),
         ),
+        Site::Balancer { replicas, .. } => (
+            format!(
+                "upstream replicas {{\n        {}\n        keepalive 256;\n        keepalive_requests 1000000;\n    }}",
+                replicas
+                    .iter()
+                    .map(|r| format!("server {r};"))
+                    .collect::<Vec<_>>()
+                    .join("\n        ")
+            ),
+            r#"location / {
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host 127.0.0.1;
+        }"#
+            .to_owned(),
+        ),
     };
     format!(
         r#"daemon off;
@@ -537,4 +565,64 @@ fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         i += 1;
     }
     Ok(paths)
+}
+
+/// A `redis-server` of its own (Debian's package), on a free port with AOF
+/// on, as docs/scale-out.md configures it; stopped when dropped.
+pub struct RedisProcess {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisProcess {
+    pub fn start(binary: &Path) -> Result<Self, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("pixgate-bench-redis-")
+            .tempdir()?;
+        let port = free_port()?;
+        let child = Command::new(binary)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ])
+            .args(["--maxmemory-policy", "noeviction", "--dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+        let mut redis = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                return Err(format!("redis-server exited with {status}").into());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err("redis-server did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        stop_child(&mut self.child, "TERM");
+    }
 }

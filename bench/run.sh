@@ -48,6 +48,16 @@ fi
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 "$nginx" -v
 
+echo "== shared store for the replicas scenario (redis-server)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian's package; the harness runs its own instance on a free port.
+  RUNLEVEL=1 apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+redis_server=$(command -v redis-server || echo /usr/bin/redis-server)
+"$redis_server" --version
+
 # 1000 concurrent connections, both ends in this process tree.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -56,6 +66,7 @@ echo "== benchmark"
   --gateway "$target_dir/release/pixgate" \
   --oha "$oha" \
   --nginx "$nginx" \
+  --redis-server "$redis_server" \
   --notes "$repo/bench/PROFILE.md" \
   --commit "$(git rev-parse --short HEAD 2>/dev/null || true)" \
   --out "$out" \

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// Runs blocking work (process control, the load generator) without
 /// stalling the runtime the fake's server future lives on.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(work)
 }
 
@@ -61,13 +61,14 @@ impl Settings {
 }
 
 /// Scenario names, for `--only`.
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     "cold-start",
     "favorites",
     "passthrough",
     "storm",
     "upload",
     "cache-capacity",
+    "replicas",
 ];
 
 /// Concurrent requests of the refresh storm.
@@ -96,6 +97,8 @@ pub struct Bench {
     pub gateway_bin: PathBuf,
     pub oha: PathBuf,
     pub nginx: PathBuf,
+    /// `redis-server`, for the replicas sharing one Redis.
+    pub redis_server: PathBuf,
     pub fake: FakeImgur,
     pub http: reqwest::Client,
     pub rows: Vec<Row>,
@@ -133,6 +136,7 @@ impl Bench {
                 cache_max_bytes,
                 favorites_ttl_secs: ttl_secs,
                 perf_data,
+                redis_url: None,
             })
         })
     }
@@ -157,7 +161,7 @@ impl Bench {
 
     /// Warm-up of both, then `runs` measured runs of each, alternating
     /// which goes first so drift hits both alike.
-    fn compare(
+    pub(crate) fn compare(
         &self,
         gateway: (&str, &[String]),
         reference: (&str, &[String]),
@@ -222,12 +226,12 @@ impl Bench {
             .ok_or_else(|| "the fake's token answer has no access_token".into())
     }
 
-    fn detail(&mut self, heading: impl Into<String>, lines: Vec<String>) {
+    pub(crate) fn detail(&mut self, heading: impl Into<String>, lines: Vec<String>) {
         self.details.push((heading.into(), lines));
     }
 }
 
-fn summarize(name: &str, runs: &[Measured]) -> String {
+pub(crate) fn summarize(name: &str, runs: &[Measured]) -> String {
     let pick = |f: fn(&Measured) -> f64| runs.iter().map(f).collect::<Vec<_>>();
     format!(
         "{name}: req/s [{}]; p50 ms [{}]; p99 ms [{}]; max ms [{}]; 2xx {}; failed {}",
@@ -240,7 +244,7 @@ fn summarize(name: &str, runs: &[Measured]) -> String {
     )
 }
 
-fn med(runs: &[Measured], f: fn(&Measured) -> f64) -> f64 {
+pub(crate) fn med(runs: &[Measured], f: fn(&Measured) -> f64) -> f64 {
     median(&runs.iter().map(f).collect::<Vec<_>>())
 }
 

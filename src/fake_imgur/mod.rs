@@ -87,7 +87,9 @@ use state::Shared;
 pub struct FakeImgur {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    handle: ServerHandle,
+    workers: usize,
+    /// Replaced by [`FakeImgur::restart`].
+    handle: std::sync::Mutex<ServerHandle>,
 }
 
 /// The fake's fixed identity and seed data.
@@ -383,7 +385,8 @@ impl FakeImgur {
         Ok(FakeImgur {
             shared,
             addr,
-            handle,
+            workers: workers.max(1),
+            handle: std::sync::Mutex::new(handle),
         })
     }
 
@@ -590,6 +593,34 @@ impl FakeImgur {
 
     /// Stops the server gracefully (open connections get up to one second).
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
+        let handle = self.server_handle();
+        handle.stop(true).await;
+    }
+
+    /// What a restart of Imgur's front end looks like to a client: every
+    /// open connection is cut, the port refuses connections for `down`, then
+    /// the fake listens again on the same address with the same state
+    /// (accounts, tokens, images).
+    pub async fn restart(&self, down: Duration) -> std::io::Result<()> {
+        self.server_handle().stop(false).await;
+        tokio::time::sleep(down).await; // the outage being simulated
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(listener) => break listener,
+                Err(e) if std::time::Instant::now() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let handle = server::spawn(listener, self.workers, Arc::clone(&self.shared))?;
+        *self.handle.lock().unwrap_or_else(|e| e.into_inner()) = handle;
+        Ok(())
+    }
+
+    fn server_handle(&self) -> ServerHandle {
+        self.handle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

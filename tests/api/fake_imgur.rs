@@ -636,3 +636,28 @@ async fn consent_allow_skips_the_page_and_deny_answers_at_once() {
     );
     assert_eq!(params(&denied, true)["error"], "access_denied");
 }
+
+#[tokio::test]
+async fn a_restarted_fake_refuses_while_down_and_keeps_its_state() {
+    let fake = start_fake().await;
+    let token = access_token(&fake).await;
+    let image = fake.seed_images(None, 1).remove(0);
+    let url = format!("{}/3/image/{image}", fake.base_url());
+    let client = reqwest::Client::new();
+    let restart = fake.restart(Duration::from_millis(300));
+    let probe = async {
+        // Once the old server is gone, connections are refused until the new one listens.
+        loop {
+            if client.get(&url).bearer_auth(&token).send().await.is_err() {
+                return true;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let (restarted, refused) = tokio::join!(restart, probe);
+    restarted.expect("the fake listens again");
+    assert!(refused);
+    let (status, body) = get_json(client.get(&url).bearer_auth(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["id"], image.as_str(), "its images survived");
+}

@@ -18,17 +18,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const WORKERS: usize = 8;
+pub(crate) const WORKERS: usize = 8;
 /// The shortest warm-up; it is a third of the run when that is longer,
 /// since bounded structures (caches, the deletehash map, allocator arenas)
 /// fill during the first minutes and are not growth.
 const MIN_WARM_UP: Duration = Duration::from_secs(20);
-const TOKEN_EXPIRY_EVERY: Duration = Duration::from_secs(3);
+pub(crate) const TOKEN_EXPIRY_EVERY: Duration = Duration::from_secs(3);
 /// The size of every tenth upload: past the 2 MiB memory spool.
 const LARGE_UPLOAD: usize = 3 * 1024 * 1024 + 512;
-const FAULT_EVERY: Duration = Duration::from_millis(500);
+pub(crate) const FAULT_EVERY: Duration = Duration::from_millis(500);
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -40,16 +40,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// What the clients saw; shared with the fleet soak.
 #[derive(Default)]
-struct Tally {
-    by_status: Mutex<BTreeMap<String, u64>>,
-    requests: AtomicU64,
+pub(crate) struct Tally {
+    pub(crate) by_status: Mutex<BTreeMap<String, u64>>,
+    pub(crate) requests: AtomicU64,
     /// Our uploads still alive (for updates and deletes).
-    uploads: Mutex<Vec<String>>,
+    pub(crate) uploads: Mutex<Vec<String>>,
+    /// Every upload answered 201 and found upstream, deleted later or not.
+    pub(crate) answered_uploads: Mutex<Vec<String>>,
     /// Uploads answered 201 whose bytes were checked upstream, and those that differed.
-    verified: AtomicU64,
-    mismatched: Mutex<Vec<String>>,
-    upload_failures: AtomicU64,
+    pub(crate) verified: AtomicU64,
+    pub(crate) mismatched: Mutex<Vec<String>>,
+    pub(crate) upload_failures: AtomicU64,
 }
 
 impl Tally {
@@ -61,7 +64,7 @@ impl Tally {
             .or_default() += 1;
     }
 
-    fn server_errors(&self) -> u64 {
+    pub(crate) fn server_errors(&self) -> u64 {
         let by_status = self.by_status.lock().expect("tally");
         by_status
             .iter()
@@ -71,9 +74,11 @@ impl Tally {
     }
 }
 
-async fn worker(
+/// One client's mixed traffic until `deadline`, each request to the next
+/// of `bases` (one gateway, or the replicas of a fleet).
+pub(crate) async fn worker(
     id: usize,
-    base: String,
+    bases: Vec<String>,
     fake: Arc<FakeImgur>,
     tally: Arc<Tally>,
     deadline: Instant,
@@ -82,6 +87,7 @@ async fn worker(
     let mut round = 0u64;
     while Instant::now() < deadline {
         round += 1;
+        let base = &bases[(round as usize + id) % bases.len()];
         let favorites = fake.favorite_ids();
         let some_favorite = favorites
             .get((round as usize + id) % favorites.len().max(1))
@@ -129,6 +135,11 @@ async fn worker(
                             match fake.image(&id) {
                                 Some(stored) if stored.sha256 == digest => {
                                     tally.verified.fetch_add(1, Ordering::Relaxed);
+                                    tally
+                                        .answered_uploads
+                                        .lock()
+                                        .expect("uploads")
+                                        .push(id.clone());
                                     tally.uploads.lock().expect("uploads").push(id);
                                 }
                                 _ => tally.mismatched.lock().expect("mismatched").push(id),
@@ -180,6 +191,38 @@ async fn worker(
     }
 }
 
+/// Injects the `n`th upstream fault of the fixed schedule (one call each);
+/// true when it is a failing answer (not a delay or a spurious 403 that a
+/// refresh and replay absorb).
+pub(crate) fn inject_fault(fake: &FakeImgur, n: u64) -> bool {
+    let kinds = [
+        FaultKind::ServerError(500),
+        FaultKind::OverCapacityJson(403),
+        FaultKind::RateLimited {
+            retry_after: Some(1),
+            user_reset_secs: 60,
+        },
+        FaultKind::Html(500),
+        FaultKind::Delay(Duration::from_millis(300)),
+        FaultKind::InvalidToken,
+    ];
+    let endpoints = [
+        Endpoint::Favorites,
+        Endpoint::Upload,
+        Endpoint::GetImage,
+        Endpoint::Favorite,
+        Endpoint::UpdateImage,
+    ];
+    let kind = kinds[n as usize % kinds.len()].clone();
+    let failing = !matches!(kind, FaultKind::Delay(_) | FaultKind::InvalidToken);
+    fake.inject(Fault {
+        endpoint: Some(endpoints[n as usize % endpoints.len()]),
+        kind,
+        times: 1,
+    });
+    failing
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "takes minutes: cargo test --test api soak -- --ignored"]
 async fn soak() {
@@ -219,7 +262,7 @@ async fn soak() {
         .map(|id| {
             tokio::spawn(worker(
                 id,
-                base.clone(),
+                vec![base.clone()],
                 Arc::clone(&fake),
                 Arc::clone(&tally),
                 deadline,
@@ -228,24 +271,6 @@ async fn soak() {
         .collect();
 
     // Chaos: expiring tokens and upstream faults, on a fixed schedule.
-    let kinds = [
-        FaultKind::ServerError(500),
-        FaultKind::OverCapacityJson(403),
-        FaultKind::RateLimited {
-            retry_after: Some(1),
-            user_reset_secs: 60,
-        },
-        FaultKind::Html(500),
-        FaultKind::Delay(Duration::from_millis(300)),
-        FaultKind::InvalidToken,
-    ];
-    let endpoints = [
-        Endpoint::Favorites,
-        Endpoint::Upload,
-        Endpoint::GetImage,
-        Endpoint::Favorite,
-        Endpoint::UpdateImage,
-    ];
     let mut injected = 0u64;
     let mut injected_failures = 0u64;
     let mut expiries = 0u64;
@@ -255,15 +280,9 @@ async fn soak() {
     let rss_start = rss_kib(pid);
     while Instant::now() < deadline {
         tokio::time::sleep(FAULT_EVERY).await; // pacing the chaos, not synchronisation
-        let kind = kinds[(injected as usize) % kinds.len()].clone();
-        if !matches!(kind, FaultKind::Delay(_) | FaultKind::InvalidToken) {
+        if inject_fault(&fake, injected) {
             injected_failures += 1;
         }
-        fake.inject(Fault {
-            endpoint: Some(endpoints[(injected as usize) % endpoints.len()]),
-            kind,
-            times: 1,
-        });
         injected += 1;
         if last_expiry.elapsed() >= TOKEN_EXPIRY_EVERY {
             fake.expire_access_tokens();

@@ -65,6 +65,23 @@ pub enum Command {
     /// Print the upload ledger: every image and album made through pixgate,
     /// newest first, with its deletehash.
     Uploads(UploadsArgs),
+    /// Run only the demo's fake Imgur, so several replicas on one Redis can
+    /// be tried without an Imgur account (docs/scale-out.md): prints the
+    /// settings the replicas need as `NAME=value` lines, then serves until
+    /// stopped. Nothing reaches Imgur.
+    DemoUpstream(DemoUpstreamArgs),
+}
+
+/// `pixgate demo-upstream`.
+#[derive(Args)]
+pub struct DemoUpstreamArgs {
+    /// Where the fake Imgur listens.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// Where the fake's consent page sends a browser login back to (the
+    /// replicas' `/auth/callback` behind their load balancer).
+    #[arg(long)]
+    pub callback: Option<String>,
 }
 
 /// `pixgate uploads`.

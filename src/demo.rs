@@ -6,7 +6,7 @@
 //! The built-in fake Flickr runs too, with its seeded account (own photos
 //! and favorites) already authorized, so every `/flickr/` route works.
 
-use crate::config::ServerArgs;
+use crate::config::{DemoUpstreamArgs, ServerArgs};
 use crate::fake_flickr::{FakeFlickr, FakeFlickrConfig};
 use crate::fake_imgur::{FakeConfig, FakeImgur};
 use crate::imgur::{save_flickr_stored, FileStore, FlickrTokens};
@@ -54,6 +54,38 @@ pub async fn start(args: &mut ServerArgs) -> std::io::Result<Demo> {
         flickr,
         _state: state,
     })
+}
+
+/// `pixgate demo-upstream`: the fake Imgur alone, seeded like the demo's,
+/// on a fixed address; prints the settings a replica needs, then serves
+/// until SIGINT or SIGTERM.
+pub async fn serve_upstream(args: DemoUpstreamArgs) -> std::io::Result<()> {
+    use std::io::Write;
+    use tokio::signal::unix::{signal, SignalKind};
+    let fake = FakeImgur::start_on(&args.listen, 2, FakeConfig::default()).await?;
+    let user = fake.config().account_username.clone();
+    let images = fake.seed_images(Some(&user), 3);
+    fake.seed_album(Some(&user), "Demo album", &images[..2]);
+    if let Some(callback) = &args.callback {
+        fake.set_redirect_url(callback);
+    }
+    let config = fake.config();
+    println!(
+        "# pixgate demo upstream: a fake Imgur at {url} (account \"{user}\"); nothing reaches Imgur.\n\
+         IMGUR_API_URL={url}\nIMGUR_CLIENT_ID={id}\nIMGUR_CLIENT_SECRET={secret}\nIMGUR_REFRESH_TOKEN={refresh}",
+        url = fake.base_url(),
+        id = config.client_id,
+        secret = config.client_secret,
+        refresh = fake.current_refresh_token(),
+    );
+    std::io::stdout().flush()?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    fake.stop().await;
+    Ok(())
 }
 
 /// The banner printed at start.

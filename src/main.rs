@@ -35,6 +35,9 @@ fn main() -> ExitCode {
         Some(Command::Status) => cli::status(&args).map_err(Into::into),
         Some(Command::Openapi(openapi)) => cli::openapi(openapi).map_err(Into::into),
         Some(Command::Uploads(uploads)) => cli::uploads(&args, uploads).map_err(Into::into),
+        Some(Command::DemoUpstream(upstream)) => actix_web::rt::System::new()
+            .block_on(pixgate::demo::serve_upstream(upstream))
+            .map_err(Into::into),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

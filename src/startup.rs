@@ -7,10 +7,10 @@ use crate::api::middleware::{self, RequestId};
 use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
-use crate::fleet::{Fleet, FleetError};
+use crate::fleet::{Fleet, FleetError, RedisStore};
 use crate::flickr::FlickrClient;
 use crate::gateway::{Flickr, Gateway};
-use crate::imgur::{FileStore, ImgurClient, StoreError};
+use crate::imgur::{FileStore, ImgurClient, StoreError, TokenStore};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::upload::{UploadBudget, UploadStorage};
@@ -50,6 +50,9 @@ pub enum StartupError {
     },
 }
 
+/// How long a replica waits at start for Redis (its tokens are there).
+const REDIS_AT_START: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long a client may pause while sending a body (handlers read it).
 #[derive(Clone, Copy, Debug)]
 pub struct ClientTimeout(pub std::time::Duration);
@@ -70,11 +73,14 @@ impl Application {
             .as_ref()
             .map(|redis| Fleet::connect(&redis.url, Arc::clone(&metrics)))
             .transpose()?;
-        let imgur = ImgurClient::new(
-            &config.imgur,
-            Arc::new(FileStore::new(&config.token_file)),
-            Arc::clone(&metrics),
-        )?;
+        let token_store: Arc<dyn TokenStore> = match (&fleet, &config.redis) {
+            (Some(fleet), Some(redis)) => {
+                fleet.wait_until_reachable(REDIS_AT_START).await?;
+                Arc::new(RedisStore::new(fleet.clone(), redis.lock_lease))
+            }
+            _ => Arc::new(FileStore::new(&config.token_file)),
+        };
+        let imgur = ImgurClient::new(&config.imgur, token_store, Arc::clone(&metrics))?;
         let ledger = Ledger::open(&config.db)?;
         let favorites = FavoritesCache::new(
             config.favorites_ttl,

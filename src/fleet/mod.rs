@@ -7,17 +7,26 @@
 //! multiplexed [`ConnectionManager`] (it reconnects by itself; a command that
 //! fails is not retried, the caller decides), one subscriber task for the
 //! notification channels, and the reachability that `/readyz` reports.
-//! Every round trip is counted in the metrics by operation.
+//! Every round trip is counted in the metrics by operation. The connection
+//! and the subscriber live on a small runtime of their own, so blocking
+//! code (the token store's trait, the ledger's thread, startup) can wait for
+//! Redis from any thread without stalling the runtime that drives it.
 //!
 //! Keys all start with `{pixgate}:`: the hash tag keeps them in one cluster
 //! slot, so a Lua script may touch several of them. Compare-and-set is
 //! always a Lua script, never WATCH/MULTI (which mixes callers on a shared
 //! multiplexed connection).
 //!
+//! Parts: [`token_store`] (the token record and the refresh lock).
+//!
 //! Pub/sub is a hint, never the only path: a message can be lost while the
 //! subscription reconnects, so every listener also gets
 //! [`Event::Resubscribed`] after a reconnect and must then assume it missed
 //! something (re-read the record, clear its local tier).
+
+mod token_store;
+
+pub use token_store::RedisStore;
 
 use crate::metrics::Metrics;
 use crate::secret::Secret;
@@ -92,13 +101,26 @@ pub struct Fleet {
 }
 
 struct Inner {
-    client: redis::Client,
     connection: ConnectionManager,
     location: String,
     metrics: Arc<Metrics>,
+    signals: Arc<Signals>,
+    /// Shut down (in the background) when the last clone goes.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// What the subscriber shares with every clone.
+struct Signals {
     reachable: AtomicBool,
     events: broadcast::Sender<Event>,
-    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for Fleet {
@@ -110,40 +132,56 @@ impl std::fmt::Debug for Fleet {
 }
 
 impl Fleet {
-    /// Opens the connection lazily (a Redis that is down at startup only
-    /// makes `/readyz` 503 until it is up) and starts the subscriber. Fails
-    /// only on a URL that is not a Redis URL. Must run inside the runtime.
+    /// Opens the connection lazily (nothing is sent yet) and starts the
+    /// subscriber. Fails only on a URL that is not a Redis URL.
     pub fn connect(url: &Secret, metrics: Arc<Metrics>) -> Result<Self, FleetError> {
         let location = redacted(url.expose());
-        let invalid = |e: redis::RedisError| FleetError {
+        let failed = |reason: String| FleetError {
             location: location.clone(),
-            reason: format!(
+            reason,
+        };
+        let invalid = |e: redis::RedisError| {
+            failed(format!(
                 "PIXGATE_REDIS_URL is not a usable redis:// or rediss:// URL ({})",
                 e.category()
-            ),
+            ))
         };
         let client = redis::Client::open(url.expose()).map_err(invalid)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pixgate-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| failed(format!("cannot start its runtime: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(invalid)?;
+        let connection = {
+            let _entered = runtime.enter();
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(invalid)?
+        };
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
-        let fleet = Self {
+        let signals = Arc::new(Signals {
+            reachable: AtomicBool::new(false),
+            events,
+        });
+        runtime.spawn(subscribe(
+            client,
+            location.clone(),
+            Arc::clone(&metrics),
+            Arc::clone(&signals),
+        ));
+        Ok(Self {
             inner: Arc::new(Inner {
-                client,
                 connection,
                 location,
                 metrics,
-                reachable: AtomicBool::new(false),
-                events,
-                runtime: tokio::runtime::Handle::current(),
+                signals,
+                runtime: Some(runtime),
             }),
-        };
-        tokio::spawn(subscribe(fleet.clone()));
-        Ok(fleet)
+        })
     }
 
     /// The full name of the shared key `name` (e.g. `token`).
@@ -158,7 +196,7 @@ impl Fleet {
 
     /// Whether the last round trip worked.
     pub fn is_reachable(&self) -> bool {
-        self.inner.reachable.load(Ordering::Relaxed)
+        self.inner.signals.reachable.load(Ordering::Relaxed)
     }
 
     /// One PING: whether Redis answers now.
@@ -166,6 +204,22 @@ impl Fleet {
         self.query::<String>("ping", &redis::cmd("PING"))
             .await
             .map(drop)
+    }
+
+    /// Waits until Redis answers, for at most `limit` (a replica starting
+    /// next to a Redis that is still starting).
+    pub async fn wait_until_reachable(&self, limit: Duration) -> Result<(), FleetError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.check().await {
+                Ok(()) => return Ok(()),
+                Err(error) if Instant::now() >= deadline => return Err(error),
+                Err(_) => {
+                    tracing::info!(redis = %self.location(), "waiting for Redis");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
     }
 
     /// Runs one command; `operation` labels it in the metrics.
@@ -218,14 +272,37 @@ impl Fleet {
     /// Every notification from now on, and [`Event::Resubscribed`] after
     /// each reconnect of the subscription.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.inner.signals.events.subscribe()
     }
 
-    /// Runs `future` to its end from a blocking thread (the token store's
-    /// trait is blocking; the token owner calls it on the blocking pool).
-    /// Never call it from a runtime worker thread.
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.inner.runtime.block_on(future)
+    /// Runs `future` on Redis's own runtime and waits for it, from any
+    /// thread: the blocking token store, the ledger's thread, startup.
+    pub fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (sender, answer) = std::sync::mpsc::sync_channel(1);
+        let runtime = self.inner.runtime.as_ref().expect("held until drop");
+        runtime.spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        answer
+            .recv()
+            .expect("Redis's runtime runs its tasks to the end")
+    }
+
+    /// Runs `future` as a task on Redis's own runtime (renewals, watches).
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner
+            .runtime
+            .as_ref()
+            .expect("held until drop")
+            .spawn(future)
     }
 
     /// The metrics, for the parts that count their own events.
@@ -244,12 +321,12 @@ impl Fleet {
             .redis_round_trip(operation, result.is_ok(), started.elapsed());
         match result {
             Ok(value) => {
-                self.inner.reachable.store(true, Ordering::Relaxed);
+                self.inner.signals.reachable.store(true, Ordering::Relaxed);
                 Ok(value)
             }
             Err(error) => {
                 if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
-                    self.inner.reachable.store(false, Ordering::Relaxed);
+                    self.inner.signals.reachable.store(false, Ordering::Relaxed);
                 }
                 tracing::warn!(operation, error = %describe(&error), "a Redis call failed");
                 Err(self.error(describe(&error)))
@@ -268,18 +345,23 @@ impl Fleet {
 
 /// The subscriber: one pub/sub connection for every [`Channel`], re-opened
 /// with backoff whenever it drops; each reopening is announced as
-/// [`Event::Resubscribed`].
-async fn subscribe(fleet: Fleet) {
+/// [`Event::Resubscribed`]. It ends with Redis's runtime.
+async fn subscribe(
+    client: redis::Client,
+    location: String,
+    metrics: Arc<Metrics>,
+    signals: Arc<Signals>,
+) {
     use futures_util::StreamExt;
     let mut pause = RESUBSCRIBE_MIN;
     let mut first = true;
     loop {
-        match open_subscription(&fleet).await {
+        match open_subscription(&client).await {
             Ok(pubsub) => {
                 pause = RESUBSCRIBE_MIN;
                 if !first {
-                    fleet.inner.metrics.redis_resubscribed();
-                    let _ = fleet.inner.events.send(Event::Resubscribed);
+                    metrics.redis_resubscribed();
+                    let _ = signals.events.send(Event::Resubscribed);
                 }
                 first = false;
                 let mut messages = pubsub.into_on_message();
@@ -288,31 +370,27 @@ async fn subscribe(fleet: Fleet) {
                         continue;
                     };
                     let payload: String = message.get_payload().unwrap_or_default();
-                    let _ = fleet.inner.events.send(Event::Message { channel, payload });
+                    let _ = signals.events.send(Event::Message { channel, payload });
                 }
-                tracing::warn!(redis = %fleet.location(), "the Redis subscription dropped; resubscribing");
-                fleet.inner.reachable.store(false, Ordering::Relaxed);
+                tracing::warn!(redis = %location, "the Redis subscription dropped; resubscribing");
+                signals.reachable.store(false, Ordering::Relaxed);
             }
             Err(error) => {
                 first = false;
                 tracing::debug!(error = %describe(&error), "cannot subscribe to Redis yet");
             }
         }
-        if fleet.inner.events.receiver_count() == 0 && Arc::strong_count(&fleet.inner) == 1 {
-            return; // Nothing else holds the fleet any more.
-        }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(RESUBSCRIBE_MAX);
     }
 }
 
-async fn open_subscription(fleet: &Fleet) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut pubsub =
-        tokio::time::timeout(CONNECTION_TIMEOUT, fleet.inner.client.get_async_pubsub())
-            .await
-            .map_err(|_| {
-                redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
-            })??;
+async fn open_subscription(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = tokio::time::timeout(CONNECTION_TIMEOUT, client.get_async_pubsub())
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
     for channel in Channel::ALL {
         pubsub.subscribe(channel.name()).await?;
     }

@@ -8,7 +8,7 @@ mod albums;
 mod client;
 mod credits;
 mod error;
-mod token_store;
+pub(crate) mod token_store;
 mod tokens;
 mod wire;
 

@@ -38,6 +38,20 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The shared store (Redis) cannot be reached; what needs it answers
+    /// 503 `store-unavailable`.
+    #[error("the shared token store ({location}) is unavailable: {reason}")]
+    Unavailable { location: String, reason: String },
+    /// A compare-and-set save found a newer record: another replica wrote
+    /// first. The store kept this save's tokens as a candidate.
+    #[error("another replica stored newer tokens in {location} first; these were kept there as a candidate")]
+    Conflict { location: String },
+    #[error("the token record in {location} is not pixgate token JSON; it was left untouched: fix or delete it, then restart")]
+    CorruptRecord { location: String },
+    /// The record was there and is gone without a logout (a store that
+    /// lost its data): the tokens in memory are kept and written back.
+    #[error("the token record is missing from {location}, though this process saw it before (did Redis lose its data?); keeping the tokens in memory")]
+    Missing { location: String },
 }
 
 /// The tokens as stored: Imgur's, and (optionally) Flickr's. `Debug` never
@@ -130,7 +144,19 @@ struct FlickrFile {
 
 /// Proof that the cross-process lock is held; released when dropped. Saves
 /// and removals take it as an argument, so no write can happen without it.
-pub struct StoreLock(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+pub struct StoreLock(Box<dyn std::any::Any + Send + Sync>);
+
+impl StoreLock {
+    /// Wraps what a store holds while locked (released when it drops).
+    pub fn new(guard: impl std::any::Any + Send + Sync) -> Self {
+        Self(Box::new(guard))
+    }
+
+    /// The store's own guard, for the store that made it.
+    pub fn guard<T: 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
 
 impl std::fmt::Debug for StoreLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,6 +166,13 @@ impl std::fmt::Debug for StoreLock {
 
 /// Keeps a change watch alive; dropping it stops the notifications.
 pub struct StoreWatch(#[allow(dead_code)] std::sync::Mutex<Box<dyn std::any::Any + Send>>);
+
+impl StoreWatch {
+    /// Wraps what keeps a store's watch running (stopped when it drops).
+    pub fn new(guard: impl std::any::Any + Send) -> Self {
+        Self(std::sync::Mutex::new(Box::new(guard)))
+    }
+}
 
 /// Where tokens live durably. Every method blocks: the token owner calls
 /// them on the blocking pool. Another store (Redis) implements the same four
@@ -162,6 +195,27 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Calls `changed` (from another thread) whenever the record may have
     /// changed, e.g. another process wrote it; `None` if the store cannot.
     fn watch(&self, changed: Box<dyn Fn() + Send + Sync>) -> Option<StoreWatch>;
+    /// Whether `lock` is still held, asked right before a token request is
+    /// sent: a lock that is a lease (Redis) can be lost while this process
+    /// is paused, and then the request must not go out. A file lock cannot
+    /// be lost.
+    fn confirm(&self, _lock: &StoreLock) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Tokens another writer got from Imgur but could not store (its save
+    /// lost a compare-and-set), newest first; tried before giving up on a
+    /// rejected refresh token. The file store never has any.
+    fn candidates(&self) -> Result<Vec<StoredTokens>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Drops the candidate with `refresh_token` once it was used or rejected.
+    fn forget_candidate(
+        &self,
+        _lock: &StoreLock,
+        _refresh_token: &Secret,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The token file at one path.
@@ -225,38 +279,11 @@ impl TokenStore for FileStore {
                 })
             }
         };
-        let file: TokenFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        decode(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
             path: self.path.clone(),
             line: e.line(),
             column: e.column(),
-        })?;
-        let secret = |v: Option<String>| v.filter(|s| !s.is_empty()).map(Secret::new);
-        let flickr = file
-            .flickr
-            .filter(|f| !f.token.is_empty())
-            .map(|f| FlickrTokens {
-                token: Secret::new(f.token),
-                token_secret: Secret::new(f.token_secret),
-                username: f.username,
-                user_nsid: f.user_nsid,
-                perms: f.perms,
-            });
-        Ok(Some(StoredTokens {
-            refresh_token: secret(file.refresh_token),
-            previous_refresh_token: secret(file.previous_refresh_token),
-            seed_fingerprint: file.seed_fingerprint,
-            access_token: secret(file.access_token),
-            // A timestamp past what SystemTime holds counts as expired.
-            access_token_expires_at: file.access_token_expires_at.map(|s| {
-                UNIX_EPOCH
-                    .checked_add(Duration::from_secs(s))
-                    .unwrap_or(UNIX_EPOCH)
-            }),
-            account_username: file.account_username,
-            account_id: file.account_id,
-            flickr,
-            revision: file.revision,
-        }))
+        })
     }
 
     /// The lock is on a sibling `.lock` file, since the token file itself is
@@ -276,34 +303,13 @@ impl TokenStore for FileStore {
             Ok(file)
         };
         open()
-            .map(|file| StoreLock(Box::new(file)))
+            .map(StoreLock::new)
             .map_err(|source| StoreError::Write { path, source })
     }
 
     fn save(&self, _lock: &StoreLock, tokens: &StoredTokens) -> Result<u64, StoreError> {
-        let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
         let revision = tokens.revision.wrapping_add(1);
-        let file = TokenFile {
-            version: 1,
-            revision,
-            refresh_token: expose(&tokens.refresh_token),
-            previous_refresh_token: expose(&tokens.previous_refresh_token),
-            seed_fingerprint: tokens.seed_fingerprint.clone(),
-            access_token: expose(&tokens.access_token),
-            access_token_expires_at: tokens.access_token_expires_at.map(unix_seconds),
-            account_username: tokens.account_username.clone(),
-            account_id: tokens.account_id,
-            flickr: tokens.flickr.as_ref().map(|f| FlickrFile {
-                token: f.token.expose().to_owned(),
-                token_secret: f.token_secret.expose().to_owned(),
-                username: f.username.clone(),
-                user_nsid: f.user_nsid.clone(),
-                perms: f.perms.clone(),
-            }),
-            updated_at: unix_seconds(SystemTime::now()),
-        };
-        let mut json = serde_json::to_vec_pretty(&file).map_err(|e| self.write_error(e.into()))?;
-        json.push(b'\n');
+        let json = encode(tokens, revision).map_err(|e| self.write_error(e.into()))?;
         self.write_atomically(&json)
             .map_err(|source| self.write_error(source))?;
         Ok(revision)
@@ -351,8 +357,69 @@ impl TokenStore for FileStore {
             .watch(&dir, notify::RecursiveMode::NonRecursive)
             .map_err(|e| tracing::warn!(error = %e, "cannot watch the token file; another process's change is noticed at the next refresh"))
             .ok()?;
-        Some(StoreWatch(std::sync::Mutex::new(Box::new(watcher))))
+        Some(StoreWatch::new(watcher))
     }
+}
+
+/// The record as pretty JSON (the token file's format, which the Redis
+/// store keeps too), as revision `revision`.
+pub(crate) fn encode(tokens: &StoredTokens, revision: u64) -> serde_json::Result<Vec<u8>> {
+    let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+    let file = TokenFile {
+        version: 1,
+        revision,
+        refresh_token: expose(&tokens.refresh_token),
+        previous_refresh_token: expose(&tokens.previous_refresh_token),
+        seed_fingerprint: tokens.seed_fingerprint.clone(),
+        access_token: expose(&tokens.access_token),
+        access_token_expires_at: tokens.access_token_expires_at.map(unix_seconds),
+        account_username: tokens.account_username.clone(),
+        account_id: tokens.account_id,
+        flickr: tokens.flickr.as_ref().map(|f| FlickrFile {
+            token: f.token.expose().to_owned(),
+            token_secret: f.token_secret.expose().to_owned(),
+            username: f.username.clone(),
+            user_nsid: f.user_nsid.clone(),
+            perms: f.perms.clone(),
+        }),
+        updated_at: unix_seconds(SystemTime::now()),
+    };
+    let mut json = serde_json::to_vec_pretty(&file)?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// The record from its JSON. The error's message is not for display: it
+/// may quote a token; its line and column are.
+pub(crate) fn decode(bytes: &[u8]) -> serde_json::Result<StoredTokens> {
+    let file: TokenFile = serde_json::from_slice(bytes)?;
+    let secret = |v: Option<String>| v.filter(|s| !s.is_empty()).map(Secret::new);
+    let flickr = file
+        .flickr
+        .filter(|f| !f.token.is_empty())
+        .map(|f| FlickrTokens {
+            token: Secret::new(f.token),
+            token_secret: Secret::new(f.token_secret),
+            username: f.username,
+            user_nsid: f.user_nsid,
+            perms: f.perms,
+        });
+    Ok(StoredTokens {
+        refresh_token: secret(file.refresh_token),
+        previous_refresh_token: secret(file.previous_refresh_token),
+        seed_fingerprint: file.seed_fingerprint,
+        access_token: secret(file.access_token),
+        // A timestamp past what SystemTime holds counts as expired.
+        access_token_expires_at: file.access_token_expires_at.map(|s| {
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(s))
+                .unwrap_or(UNIX_EPOCH)
+        }),
+        account_username: file.account_username,
+        account_id: file.account_id,
+        flickr,
+        revision: file.revision,
+    })
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

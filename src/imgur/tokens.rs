@@ -547,6 +547,12 @@ impl TokenOwner {
 }
 
 /// A write that failed and is retried.
+/// The lock (a lease) ran out before a token request was sent.
+struct LeaseLost;
+
+/// How often a refresh takes the lock again after losing its lease.
+const LEASE_ATTEMPTS: usize = 3;
+
 struct Unsaved {
     next_try: Instant,
     pause: Duration,
@@ -749,17 +755,38 @@ impl Owner {
     /// process may have refreshed), then asks Imgur with the current refresh
     /// token, then with the previous one if the current one is rejected.
     async fn refresh_now(&mut self, rejected: Option<&AccessToken>) -> Result<AccessToken, Error> {
-        let lock = self.lock().await?;
+        for _ in 0..LEASE_ATTEMPTS {
+            if let Ok(outcome) = self.refresh_locked(rejected).await {
+                return outcome;
+            }
+            tracing::warn!("lost the shared token lock before asking Imgur; taking it again");
+        }
+        Err(Error::local(ErrorKind::StoreUnavailable(
+            "the shared token lock was lost before every refresh attempt; try again".into(),
+        )))
+    }
+
+    /// [`Owner::refresh_now`] with the lock taken once; `Err(LeaseLost)`
+    /// when the lock (a lease) ran out before a token request was sent,
+    /// which then was not sent.
+    async fn refresh_locked(
+        &mut self,
+        rejected: Option<&AccessToken>,
+    ) -> Result<Result<AccessToken, Error>, LeaseLost> {
+        let lock = match self.lock().await {
+            Ok(lock) => lock,
+            Err(error) => return Ok(Err(error)),
+        };
         self.reread().await;
         if let Some(token) = self.valid_token(rejected) {
             if rejected.is_some() || SystemTime::now() < self.early_deadline(&token) {
                 self.publish();
-                return Ok(token);
+                return Ok(Ok(token));
             }
         }
         let Some(current) = self.tokens.refresh_token.clone() else {
             self.publish();
-            return Err(authorization_required(NOT_AUTHORIZED));
+            return Ok(Err(authorization_required(NOT_AUTHORIZED)));
         };
         let mut candidates = vec![current];
         candidates.extend(
@@ -768,19 +795,45 @@ impl Owner {
                 .clone()
                 .filter(|p| p != &candidates[0]),
         );
-        for refresh_token in candidates {
+        let mut stored_candidates_read = false;
+        let mut next = 0;
+        while next < candidates.len() || !stored_candidates_read {
+            if next == candidates.len() {
+                // Every refresh token of the record was rejected: before
+                // giving up, the tokens other replicas got but could not store.
+                stored_candidates_read = true;
+                for candidate in self.stored_candidates().await {
+                    if !candidates.contains(&candidate) {
+                        candidates.push(candidate);
+                    }
+                }
+                continue;
+            }
+            let refresh_token = candidates[next].clone();
+            let from_store = stored_candidates_read;
+            next += 1;
+            if !self.confirm(&lock).await {
+                return Err(LeaseLost);
+            }
             match self
                 .exchange(&Grant::RefreshToken(refresh_token.clone()))
                 .await
             {
                 Exchange::Answered(response) => {
                     self.metrics.token_refresh("ok");
+                    if from_store {
+                        tracing::info!("a refresh token another replica could not store worked; it becomes the record");
+                        self.forget_candidate(&lock, &refresh_token).await;
+                    }
                     let token = self.adopt(&lock, response, refresh_token).await;
-                    return Ok(token);
+                    return Ok(Ok(token));
                 }
                 Exchange::Refused(TokenRefusal::Grant, _, _) => {
                     self.metrics.token_refresh("rejected");
                     tracing::warn!("Imgur rejected a refresh token");
+                    if from_store {
+                        self.forget_candidate(&lock, &refresh_token).await;
+                    }
                 }
                 Exchange::Refused(TokenRefusal::ClientCredentials(message), status, limits) => {
                     self.metrics.token_refresh("rejected");
@@ -794,7 +847,7 @@ impl Owner {
                     self.credentials_rejected =
                         Some((Instant::now() + backoff, backoff, error.clone()));
                     self.publish();
-                    return Err(error);
+                    return Ok(Err(error));
                 }
                 Exchange::Refused(TokenRefusal::Other(kind), status, limits) => {
                     let error = Error {
@@ -802,9 +855,9 @@ impl Owner {
                         upstream_status: status,
                         rate_limits: limits,
                     };
-                    return Err(self.failed(error));
+                    return Ok(Err(self.failed(error)));
                 }
-                Exchange::Failed(error) => return Err(self.failed(error)),
+                Exchange::Failed(error) => return Ok(Err(self.failed(error))),
                 Exchange::Panicked(error) => {
                     let now = Instant::now();
                     self.failure = Some(Failure {
@@ -814,7 +867,7 @@ impl Owner {
                         pause: FAILURE_BACKOFF,
                     });
                     self.publish();
-                    return Err(error);
+                    return Ok(Err(error));
                 }
             }
         }
@@ -829,7 +882,37 @@ impl Owner {
             "Imgur rejected every stored refresh token; user endpoints answer 403 until it is re-authorized"
         );
         self.publish();
-        Err(authorization_required(REFRESH_REJECTED))
+        Ok(Err(authorization_required(REFRESH_REJECTED)))
+    }
+
+    /// Whether the store's lock is still held, right before a token request.
+    async fn confirm(&self, lock: &Arc<StoreLock>) -> bool {
+        let store = Arc::clone(&self.store);
+        let lock = Arc::clone(lock);
+        match blocking(move || store.confirm(&lock)).await {
+            Ok(held) => held,
+            // Unknown: treat it as lost; the lock is taken again (or its
+            // failure answered) before anything is sent.
+            Err(_) => false,
+        }
+    }
+
+    /// The refresh tokens of the store's candidates, newest first.
+    async fn stored_candidates(&self) -> Vec<Secret> {
+        let store = Arc::clone(&self.store);
+        blocking(move || store.candidates())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.refresh_token)
+            .collect()
+    }
+
+    async fn forget_candidate(&self, lock: &Arc<StoreLock>, refresh_token: &Secret) {
+        let store = Arc::clone(&self.store);
+        let lock = Arc::clone(lock);
+        let refresh_token = refresh_token.clone();
+        let _ = blocking(move || store.forget_candidate(&lock, &refresh_token)).await;
     }
 
     /// When `token` becomes due for an early refresh.
@@ -1076,8 +1159,15 @@ impl Owner {
                 self.on_disk = true;
                 Ok(())
             }
+            Err(error @ StoreError::Conflict { .. }) => {
+                // The store kept ours as a candidate; the newer record wins.
+                tracing::warn!(error = %error, "using the tokens another replica stored");
+                self.unsaved = None;
+                self.reread().await;
+                Err(error)
+            }
             Err(error) => {
-                tracing::error!(error = %error, "could not write the token file; keeping the tokens in memory and retrying");
+                tracing::error!(error = %error, "could not write the token store; keeping the tokens in memory and retrying");
                 let pause = self
                     .unsaved
                     .as_ref()
@@ -1130,6 +1220,15 @@ impl Owner {
                     self.replace(StoredTokens::default());
                 }
             }
+            Err(StoreError::Missing { .. })
+                if !self.tokens.is_empty() && self.unsaved.is_none() =>
+            {
+                // Lost by the store, not a logout: written back from memory.
+                self.unsaved = Some(Unsaved {
+                    next_try: Instant::now(),
+                    pause: WRITE_RETRY,
+                });
+            }
             _ => {}
         }
     }
@@ -1159,7 +1258,10 @@ impl Owner {
             tracing::warn!(store = %self.store.location(), "another process stored a different authorization while ours was waiting to be written; using the stored one");
         }
         let same_authorization = stored.refresh_token == self.tokens.refresh_token
-            || stored.previous_refresh_token == self.tokens.refresh_token;
+            || stored.previous_refresh_token == self.tokens.refresh_token
+            // Two refreshes of one refresh token (a replica that lost the race).
+            || (stored.previous_refresh_token.is_some()
+                && stored.previous_refresh_token == self.tokens.previous_refresh_token);
         if same_authorization {
             tracing::info!(store = %self.store.location(), "another process refreshed the tokens; using its tokens");
             self.tokens = stored;
@@ -1217,11 +1319,18 @@ impl Owner {
         blocking(move || store.lock()).await.map(Arc::new)
     }
 
-    async fn load(&self) -> Result<Option<StoredTokens>, Error> {
+    async fn load(&self) -> Result<Option<StoredTokens>, StoreError> {
         let store = Arc::clone(&self.store);
-        let loaded = blocking(move || store.load()).await;
+        let loaded = tokio::task::spawn_blocking(move || store.load())
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Write {
+                    path: Default::default(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            });
         if let Err(e) = &loaded {
-            tracing::warn!(error = %e, "the token file cannot be read; keeping the current tokens");
+            tracing::warn!(error = %e, "the token store cannot be read; keeping the current tokens");
         }
         loaded
     }
@@ -1386,6 +1495,17 @@ fn client_credentials_error(message: &str, status: Option<u16>, rate_limits: Rat
     }
 }
 
+/// A store failure as the clients see it: 503 `store-unavailable` while
+/// the shared store is down, else a local failure.
+fn store_error(error: &StoreError) -> Error {
+    match error {
+        StoreError::Unavailable { .. } => {
+            Error::local(ErrorKind::StoreUnavailable(error.to_string()))
+        }
+        _ => Error::local(ErrorKind::Storage(error.to_string())),
+    }
+}
+
 fn authorization_required(detail: &str) -> Error {
     Error::local(ErrorKind::AuthorizationRequired(detail.to_owned()))
 }
@@ -1401,8 +1521,8 @@ async fn blocking<T: Send + 'static>(
         })
     });
     outcome.map_err(|e| {
-        tracing::error!(error = %e, "token file operation failed");
-        Error::local(ErrorKind::Storage(e.to_string()))
+        tracing::error!(error = %e, "token store operation failed");
+        store_error(&e)
     })
 }
 

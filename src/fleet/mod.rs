@@ -19,6 +19,8 @@
 //! [`Event::Resubscribed`] after a reconnect and must then assume it missed
 //! something (re-read the record, clear its local tier).
 
+pub mod favorites;
+
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

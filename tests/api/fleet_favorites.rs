@@ -477,3 +477,46 @@ async fn flickr_favorites_filled_on_one_replica_are_a_hit_on_another() {
     }
     assert_eq!(flickr.method_calls("flickr.favorites.getList"), 3);
 }
+
+#[tokio::test]
+async fn a_change_whose_notification_is_lost_still_reaches_every_replicas_next_read() {
+    let fleet = fleet().await;
+    let [a, b, c] = &fleet.replicas[..] else {
+        unreachable!()
+    };
+    for replica in [a, b, c, b, c] {
+        assert_eq!(replica.get("/v1/favorites").await.status(), 200);
+    }
+    assert_eq!(
+        c.cache_events("hit").await,
+        1,
+        "C's local tier has the page"
+    );
+    let pages = shared_pages(&fleet.redis);
+    let account = pages[0]
+        .strip_prefix("{pixgate}:favorites:page:imgur:0:0:newest:")
+        .expect("generation 0, page 0, newest first");
+
+    // What a replica's change does, without the notification: a lost message.
+    let _: u64 = fleet
+        .redis
+        .query(redis::cmd("INCR").arg(format!("{{pixgate}}:favorites:generation:imgur:{account}")));
+
+    let on_b = b.get("/v1/favorites").await;
+    let on_c = c.get("/v1/favorites").await;
+    assert_eq!(
+        (x_cache(&on_b), x_cache(&on_c)),
+        ("MISS".into(), "HIT".into())
+    );
+    assert_eq!(
+        c.cache_events("shared_hit").await,
+        2,
+        "C asked Redis, not its local tier"
+    );
+    assert_eq!(fleet.fake.calls(Endpoint::Favorites), 2);
+    assert_eq!(
+        shared_pages(&fleet.redis).len(),
+        2,
+        "the old generation's page stays until it expires, unread"
+    );
+}

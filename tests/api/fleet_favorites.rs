@@ -6,7 +6,7 @@ use crate::helpers::{config, flickr_config, Options};
 use crate::redis_server::RedisServer;
 use pixgate::config::RedisConfig;
 use pixgate::fake_flickr::FakeFlickr;
-use pixgate::fake_imgur::{Endpoint, FakeImgur, Fault, FaultKind};
+use pixgate::fake_imgur::{Endpoint, FakeImgur, Fault, FaultKind, Gate};
 use pixgate::secret::Secret;
 use pixgate::startup::Application;
 use serde_json::Value;
@@ -519,4 +519,49 @@ async fn a_change_whose_notification_is_lost_still_reaches_every_replicas_next_r
         2,
         "the old generation's page stays until it expires, unread"
     );
+}
+
+#[tokio::test]
+async fn a_fill_that_began_before_a_change_stores_no_page_for_anyone() {
+    let fleet = fleet().await;
+    let [a, b, c] = &fleet.replicas[..] else {
+        unreachable!()
+    };
+    let favorite = fleet.fake.favorite_ids()[0].clone();
+    let gate = Gate::new();
+    fleet.fake.inject(Fault {
+        endpoint: Some(Endpoint::Favorites),
+        kind: FaultKind::Held(gate.clone(), None),
+        times: 1,
+    });
+    let early = tokio::spawn(b.http.get(format!("{}/v1/favorites", b.address)).send());
+    fleet.fake.wait_for_begun(Endpoint::Favorites, 1).await;
+
+    let toggled = a.post(&format!("/v1/images/{favorite}/favorite")).await;
+    assert_eq!(toggled.status(), 200);
+    gate.release();
+    let early = early.await.expect("joined").expect("answered");
+    assert_eq!(
+        (early.status().as_u16(), x_cache(&early)),
+        (200, "MISS".into())
+    );
+
+    let on_c = c.get("/v1/favorites").await;
+    assert_eq!(
+        x_cache(&on_c),
+        "MISS",
+        "B's fill, from before the toggle, stored nothing"
+    );
+    assert!(!ids(on_c).await.contains(&favorite));
+    let pages = shared_pages(&fleet.redis);
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert!(
+        pages[0].starts_with("{pixgate}:favorites:page:imgur:2:"),
+        "C's page, under the generation after the toggle's two bumps: {}",
+        pages[0]
+    );
+    let on_b = b.get("/v1/favorites").await;
+    assert_eq!(x_cache(&on_b), "HIT");
+    assert!(!ids(on_b).await.contains(&favorite));
+    assert_eq!(fleet.fake.calls(Endpoint::Favorites), 2);
 }

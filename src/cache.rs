@@ -748,6 +748,65 @@ mod tests {
         CachedPage::new(Bytes::from_static(body.as_bytes()), RateLimits::default())
     }
 
+    #[test]
+    fn a_page_of_another_generation_is_neither_fresh_nor_stale() {
+        let entry = Entry::fetched(
+            page("[]"),
+            Some(3),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let trust = LOCAL_TRUST;
+        assert!(entry.is_fresh(Generation::Current(3), trust));
+        assert!(!entry.is_fresh(Generation::Current(4), trust));
+        assert!(!entry.may_be_stale(Generation::Current(4)));
+        let unknown = Entry::fetched(
+            page("[]"),
+            None,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        assert!(
+            !unknown.is_fresh(Generation::Current(0), trust),
+            "a page filled while Redis could not tell is not of any generation"
+        );
+    }
+
+    #[test]
+    fn without_redis_a_local_page_is_trusted_for_the_trust_window_only() {
+        let mut entry = Entry::fetched(
+            page("[]"),
+            Some(1),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        assert!(entry.is_fresh(Generation::Unknown, LOCAL_TRUST));
+        entry.stored_at = Instant::now() - LOCAL_TRUST;
+        assert!(!entry.is_fresh(Generation::Unknown, LOCAL_TRUST));
+        assert!(entry.is_fresh(Generation::Current(1), LOCAL_TRUST));
+        assert!(
+            entry.may_be_stale(Generation::Unknown),
+            "served stale when the upstream fails too"
+        );
+    }
+
+    #[test]
+    fn a_shared_page_keeps_its_deadlines_across_replicas() {
+        let fetched = Entry::fetched(
+            page("[1]"),
+            Some(2),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        );
+        let arrived = Entry::from_shared(fetched.to_shared(), 2);
+        let close =
+            |a: Instant, b: Instant| a.max(b).duration_since(a.min(b)) < Duration::from_millis(50);
+        assert!(close(arrived.fresh_until, fetched.fresh_until));
+        assert!(close(arrived.stale_until, fetched.stale_until));
+        assert_eq!(arrived.page.etag, fetched.page.etag);
+        assert_eq!(arrived.page.body, fetched.page.body);
+    }
+
     #[tokio::test]
     async fn concurrent_misses_fetch_once() {
         let cache = Arc::new(FavoritesCache::new(

@@ -565,3 +565,50 @@ async fn a_fill_that_began_before_a_change_stores_no_page_for_anyone() {
     assert!(!ids(on_b).await.contains(&favorite));
     assert_eq!(fleet.fake.calls(Endpoint::Favorites), 2);
 }
+
+#[tokio::test]
+async fn a_change_made_while_redis_is_down_reaches_the_others_once_it_is_back() {
+    let mut fleet = fleet().await;
+    let favorite = fleet.fake.favorite_ids()[0].clone();
+    for replica in &fleet.replicas {
+        assert!(ids(replica.get("/v1/favorites").await)
+            .await
+            .contains(&favorite));
+    }
+
+    fleet.redis.kill();
+    let toggled = fleet.replicas[0]
+        .post(&format!("/v1/images/{favorite}/favorite"))
+        .await;
+    assert_eq!(toggled.status(), 200, "a favorite change needs no Redis");
+    let on_a = fleet.replicas[0].get("/v1/favorites").await;
+    assert_eq!(on_a.status(), 200);
+    assert!(
+        !ids(on_a).await.contains(&favorite),
+        "A's own change, at once"
+    );
+
+    // Redis comes back with the old generation and the old page (its AOF):
+    // A's kept bump lands by itself, and from then on no replica serves
+    // the page from before the change.
+    fleet.redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let generation = loop {
+        let bumped: Vec<String> = fleet
+            .redis
+            .query(redis::cmd("KEYS").arg("{pixgate}:favorites:generation:imgur:*"));
+        if let [key] = &bumped[..] {
+            break key.clone();
+        }
+        assert!(Instant::now() < deadline, "the kept bump never landed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let bumps: u64 = fleet.redis.query(redis::cmd("GET").arg(&generation));
+    assert_eq!(bumps, 1, "the toggle's two bumps, kept as one");
+    for replica in &fleet.replicas[1..] {
+        let read = replica.get("/v1/favorites").await;
+        assert_eq!(read.status(), 200);
+        assert!(!ids(read).await.contains(&favorite));
+    }
+    assert_eq!(fleet.fake.calls(Endpoint::Favorite), 1);
+}

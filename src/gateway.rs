@@ -9,7 +9,7 @@ mod flickr;
 pub use albums::{AlbumReply, ListPage};
 pub use flickr::{Flickr, FlickrAuthStatus, FlickrFailure, FlickrUpload, WANTED_PERMS};
 
-use crate::cache::{CacheStatus, CachedPage, FavoritesCache};
+use crate::cache::{CacheStatus, CachedPage, FavoritesCache, Provider, Scope};
 use crate::fleet::Fleet;
 use crate::imgur::{
     self, AuthStatus, BudgetView, Error, ErrorKind, Grant, ImgurClient, LiveAttempt, Mode, Reply,
@@ -20,6 +20,7 @@ use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::{LiveEvents, Upload};
 use bytes::Bytes;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// A favorites page and how the cache produced it.
 pub struct FavoritesPage {
@@ -68,10 +69,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Also starts the task that invalidates the favorites cache whenever
+    /// Also starts the task that clears the local favorites cache whenever
     /// the token owner reports a new authorization (a login or logout, here
     /// or in another process): it lives outside any request, so a client
-    /// that disconnects mid-login cannot skip it. Needs a Tokio runtime.
+    /// that disconnects mid-login cannot skip it. (The shared tier's
+    /// generations are bumped by the login or logout itself, on whichever
+    /// replica ran it.) Needs a Tokio runtime.
     pub fn new(imgur: ImgurClient, favorites: FavoritesCache, ledger: Ledger) -> Self {
         let favorites = Arc::new(favorites);
         let mut changes = imgur.tokens().authorization_changes();
@@ -79,7 +82,7 @@ impl Gateway {
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 match cache.upgrade() {
-                    Some(cache) => cache.invalidate(),
+                    Some(cache) => cache.clear_local(),
                     None => break,
                 }
             }
@@ -95,7 +98,8 @@ impl Gateway {
     }
 
     /// Shares state with other replicas through Redis; `/readyz` then
-    /// also needs Redis to answer.
+    /// also needs Redis to answer. The favorites cache must have been given
+    /// the same fleet ([`FavoritesCache::with_fleet`]).
     pub fn with_fleet(mut self, fleet: Fleet) -> Self {
         self.fleet = Some(fleet);
         self
@@ -359,11 +363,13 @@ impl Gateway {
         (deletehash.unwrap_or_else(|| key.to_owned()), entry)
     }
 
-    /// Runs a change to the favorites in a task of its own and invalidates
-    /// the cache before it and when the task ends (however it ends: a guard
-    /// in the task does it). A client that goes away drops only the wait:
-    /// the change reaches Imgur or fails, and no page a concurrent fill read
-    /// before it stays cached (issue 11, problem 11).
+    /// Runs a change to Imgur's favorites in a task of its own and
+    /// invalidates the cache before it and when the task ends (however it
+    /// ends: a guard in the task does it). A client that goes away drops
+    /// only the wait: the change reaches Imgur or fails, and no page a
+    /// concurrent fill read before it stays cached (issue 11, problem 11).
+    /// The answer waits for the second invalidation, so every replica's
+    /// next read after it sees the change.
     async fn changing_favorites_to_the_end<T>(
         &self,
         change: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
@@ -371,40 +377,110 @@ impl Gateway {
     where
         T: Send + 'static,
     {
-        self.favorites.invalidate();
-        let after = InvalidateOnDrop(self.favorites.clone());
-        let task = tokio::spawn(async move {
-            let _after = after;
-            change.await
-        });
-        task.await.unwrap_or_else(|crashed| {
-            tracing::error!(error = %crashed, "a favorites change failed unexpectedly");
-            Err(Error::local(ErrorKind::Unreachable(
-                "the change failed unexpectedly".into(),
-            )))
-        })
+        self.in_a_change_task(Provider::Imgur, change)
+            .await
+            .unwrap_or_else(|crashed| {
+                tracing::error!(error = %crashed, "a favorites change failed unexpectedly");
+                Err(Error::local(ErrorKind::Unreachable(
+                    "the change failed unexpectedly".into(),
+                )))
+            })
     }
 
-    /// Runs a change to the favorites and invalidates the cache before and
-    /// after it, so a concurrent fill leaves no old page behind; a request
-    /// cancelled midway skips the second invalidation. Login and logout use
-    /// it: the task started in [`Gateway::new`] invalidates again when the
-    /// token owner reports the new authorization, whatever the request
-    /// does. Changes of favorites use [`Gateway::changing_favorites_to_the_end`].
+    /// Runs `change` of `provider`'s favorites in a task of its own, with
+    /// the cache invalidated before it and when the task ends.
+    async fn in_a_change_task<T: Send + 'static>(
+        &self,
+        provider: Provider,
+        change: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        self.favorites
+            .invalidate(&favorites_scope(&self.imgur, provider))
+            .await;
+        let mut after = InvalidateOnDrop {
+            cache: Arc::clone(&self.favorites),
+            imgur: self.imgur.clone(),
+            provider,
+            done: false,
+        };
+        tokio::spawn(
+            async move {
+                let outcome = change.await;
+                after.now().await;
+                outcome
+            }
+            .instrument(tracing::Span::current()),
+        )
+        .await
+    }
+
+    /// Runs a change to Imgur's favorites and invalidates the cache before
+    /// and after it, so a concurrent fill leaves no old page behind; a
+    /// request cancelled midway skips the second invalidation. Login and
+    /// logout use it: the task started in [`Gateway::new`] clears the local
+    /// tier again when the token owner reports the new authorization,
+    /// whatever the request does. Changes of favorites use
+    /// [`Gateway::changing_favorites_to_the_end`].
     async fn changing_favorites<T>(&self, change: impl std::future::Future<Output = T>) -> T {
-        self.favorites.invalidate();
+        self.changing_favorites_of(Provider::Imgur, change).await
+    }
+
+    /// [`Gateway::changing_favorites`] for `provider`'s favorites. The
+    /// scope is read before and after the change: a login bumps the old
+    /// account's generation and the new one's.
+    async fn changing_favorites_of<T>(
+        &self,
+        provider: Provider,
+        change: impl std::future::Future<Output = T>,
+    ) -> T {
+        self.favorites
+            .invalidate(&favorites_scope(&self.imgur, provider))
+            .await;
         let result = change.await;
-        self.favorites.invalidate();
+        self.favorites
+            .invalidate(&favorites_scope(&self.imgur, provider))
+            .await;
         result
     }
 }
 
-/// Invalidates the favorites cache when dropped: at the end of a favorites
-/// change's task, whether it finished, panicked or was dropped.
-struct InvalidateOnDrop(Arc<FavoritesCache>);
+/// Whose favorites of `provider` a change touches: the account the cache
+/// keys its pages by (`me` while the username is not known yet), as the
+/// token owner knows it now.
+fn favorites_scope(imgur: &ImgurClient, provider: Provider) -> Scope {
+    let tokens = imgur.tokens();
+    let account = match provider {
+        Provider::Imgur => tokens.status().account_username,
+        Provider::Flickr => tokens.flickr_tokens().and_then(|t| t.user_nsid),
+    };
+    Scope::new(provider, account.as_deref().unwrap_or("me"))
+}
+
+/// Invalidates the favorites cache at the end of a favorites change's
+/// task: awaited by [`InvalidateOnDrop::now`] when the change finished, or
+/// in the background when it is dropped first (the change panicked, or the
+/// task was dropped).
+struct InvalidateOnDrop {
+    cache: Arc<FavoritesCache>,
+    imgur: ImgurClient,
+    provider: Provider,
+    done: bool,
+}
+
+impl InvalidateOnDrop {
+    async fn now(&mut self) {
+        self.cache
+            .invalidate(&favorites_scope(&self.imgur, self.provider))
+            .await;
+        self.done = true;
+    }
+}
 
 impl Drop for InvalidateOnDrop {
     fn drop(&mut self) {
-        self.0.invalidate();
+        if !self.done {
+            self.cache
+                .invalidate_soon(favorites_scope(&self.imgur, self.provider));
+        }
     }
 }

@@ -45,7 +45,12 @@ pub struct Metrics {
 /// What the favorites cache did.
 #[derive(Clone, Copy, Debug)]
 pub enum CacheEvent {
+    /// A page served from the local tier (or from a fill another read of
+    /// this replica started).
     Hit,
+    /// A page served from the shared tier in Redis (another replica
+    /// fetched it).
+    SharedHit,
     Miss,
     Stale,
     Eviction,
@@ -144,7 +149,7 @@ impl Metrics {
             ),
             cache_events: counter(
                 "favorites_cache_events_total",
-                "Favorites cache hits, misses, stale answers, evictions, and reads that joined a running fill",
+                "Favorites cache hits (local tier), shared_hits (Redis tier), misses, stale answers, evictions, and reads that joined a running fill",
                 &["event"],
             ),
             redis_round_trips: counter(
@@ -260,6 +265,7 @@ impl Metrics {
     pub fn cache(&self, event: CacheEvent) {
         let label = match event {
             CacheEvent::Hit => "hit",
+            CacheEvent::SharedHit => "shared_hit",
             CacheEvent::Miss => "miss",
             CacheEvent::Stale => "stale",
             CacheEvent::Eviction => "eviction",

@@ -82,12 +82,15 @@ impl Application {
         };
         let imgur = ImgurClient::new(&config.imgur, token_store, Arc::clone(&metrics))?;
         let ledger = Ledger::open(&config.db)?;
-        let favorites = FavoritesCache::new(
+        let mut favorites = FavoritesCache::new(
             config.favorites_ttl,
             config.favorites_stale_grace,
             config.cache_max_bytes,
             Arc::clone(&metrics),
         );
+        if let Some(fleet) = &fleet {
+            favorites = favorites.with_fleet(fleet.clone());
+        }
         check_spool_dir(&config.spool_dir)?;
         let uploads = web::Data::new(UploadStorage {
             budget: UploadBudget::new(config.upload_budget_bytes),

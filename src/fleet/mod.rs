@@ -17,13 +17,15 @@
 //! always a Lua script, never WATCH/MULTI (which mixes callers on a shared
 //! multiplexed connection).
 //!
-//! Parts: [`token_store`] (the token record and the refresh lock).
+//! Parts: [`token_store`] (the token record and the refresh lock),
+//! [`favorites`] (the favorites cache's shared tier).
 //!
 //! Pub/sub is a hint, never the only path: a message can be lost while the
 //! subscription reconnects, so every listener also gets
 //! [`Event::Resubscribed`] after a reconnect and must then assume it missed
 //! something (re-read the record, clear its local tier).
 
+pub mod favorites;
 mod token_store;
 
 pub use token_store::RedisStore;

@@ -4,7 +4,7 @@
 //! Imgur (keyed by provider). Handlers call exactly one.
 
 use super::{FavoritesPage, Gateway};
-use crate::cache::CachedPage;
+use crate::cache::{CachedPage, Provider};
 use crate::flickr::{
     self, stored_perms, FavoriteChange, FlickrClient, MetaUpdate, PageRequest, Perms, Photo,
     PhotoId, PhotoUpload, RequestToken, Token, UploadFields,
@@ -14,7 +14,6 @@ use crate::login::{PendingFlickrLogins, UnknownRequestToken};
 use crate::upload::Spool;
 use bytes::Bytes;
 use serde::Serialize;
-use tracing::Instrument;
 use utoipa::ToSchema;
 
 /// Flickr, when `FLICKR_API_KEY` is set.
@@ -173,7 +172,7 @@ impl Gateway {
         tokens: FlickrTokens,
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let status = FlickrAuthStatus::of(Some(&tokens));
-        self.changing_favorites(self.imgur.tokens().save_flickr(tokens))
+        self.changing_favorites_of(Provider::Flickr, self.imgur.tokens().save_flickr(tokens))
             .await?;
         tracing::info!(user_nsid = ?status.user_nsid, "authorized a Flickr account");
         Ok(status)
@@ -182,7 +181,7 @@ impl Gateway {
     /// Forgets the Flickr tokens.
     pub async fn flickr_logout(&self) -> Result<FlickrAuthStatus, FlickrFailure> {
         self.flickr()?;
-        self.changing_favorites(self.imgur.tokens().remove_flickr())
+        self.changing_favorites_of(Provider::Flickr, self.imgur.tokens().remove_flickr())
             .await?;
         Ok(FlickrAuthStatus::of(None))
     }
@@ -235,7 +234,7 @@ impl Gateway {
     ) -> Result<Photo, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
         let token = Token::of(&tokens);
-        self.changing_favorites(flickr.client.set_meta(&token, id, update))
+        self.changing_favorites_of(Provider::Flickr, flickr.client.set_meta(&token, id, update))
             .await?;
         Ok(flickr.client.photo(&token, id).await?)
     }
@@ -274,21 +273,15 @@ impl Gateway {
         &self,
         change: impl std::future::Future<Output = Result<T, flickr::Error>> + Send + 'static,
     ) -> Result<T, FlickrFailure> {
-        self.favorites.invalidate();
-        let after = super::InvalidateOnDrop(self.favorites.clone());
-        let task = tokio::spawn(
-            async move {
-                let _after = after;
-                change.await
-            }
-            .instrument(tracing::Span::current()),
-        );
-        let outcome = task.await.unwrap_or_else(|crashed| {
-            tracing::error!(error = %crashed, "a Flickr change failed unexpectedly");
-            Err(flickr::Error::Transport(
-                "the change failed unexpectedly".into(),
-            ))
-        });
+        let outcome = self
+            .in_a_change_task(Provider::Flickr, change)
+            .await
+            .unwrap_or_else(|crashed| {
+                tracing::error!(error = %crashed, "a Flickr change failed unexpectedly");
+                Err(flickr::Error::Transport(
+                    "the change failed unexpectedly".into(),
+                ))
+            });
         Ok(outcome?)
     }
 

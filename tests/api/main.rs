@@ -16,6 +16,7 @@ mod errors;
 mod fake_imgur;
 mod faults;
 mod favorites;
+mod fleet_favorites;
 mod fleet_soak;
 mod flickr;
 mod flickr_client;

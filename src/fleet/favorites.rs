@@ -20,7 +20,7 @@
 //! The deadlines are wall-clock times written by one replica and read by
 //! another: replicas' clocks must agree to well under the fresh TTL (NTP).
 
-use super::{Channel, Fleet, FleetError};
+use super::{Channel, Fleet, FleetError, Lua};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,8 +135,7 @@ impl SharedFavorites {
         params: &str,
         page: &SharedPage,
     ) -> Result<bool, FleetError> {
-        let mut invocation = store_script().prepare_invoke();
-        invocation
+        let invocation = Lua::new(store_script())
             .key(self.generation_key(provider, account))
             .key(self.page_key(provider, account, generation, params))
             .arg(generation)
@@ -144,7 +143,7 @@ impl SharedFavorites {
             .arg(millis(page.fresh_until))
             .arg(millis(page.stale_until))
             .arg(page.body.as_slice());
-        let stored: i64 = self.fleet.invoke("favorites_store", &invocation).await?;
+        let stored: i64 = self.fleet.invoke("favorites_store", invocation).await?;
         Ok(stored == 1)
     }
 

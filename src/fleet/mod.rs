@@ -59,6 +59,35 @@ pub struct FleetError {
     pub reason: String,
 }
 
+/// A Lua script with its keys and arguments, ready to run with
+/// [`Fleet::invoke`] (owned, so it can run on Redis's runtime).
+#[derive(Clone)]
+pub struct Lua {
+    script: redis::Script,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Lua {
+    pub fn new(script: &redis::Script) -> Self {
+        Self {
+            script: script.clone(),
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn key(mut self, key: impl redis::ToRedisArgs) -> Self {
+        self.keys.extend(key.to_redis_args());
+        self
+    }
+
+    pub fn arg(mut self, arg: impl redis::ToRedisArgs) -> Self {
+        self.args.extend(arg.to_redis_args());
+        self
+    }
+}
+
 /// A notification channel, one per kind of shared state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Channel {
@@ -225,38 +254,73 @@ impl Fleet {
     }
 
     /// Runs one command; `operation` labels it in the metrics.
-    pub async fn query<T: redis::FromRedisValue>(
+    pub async fn query<T>(
         &self,
         operation: &'static str,
         command: &redis::Cmd,
-    ) -> Result<T, FleetError> {
-        let mut connection = self.inner.connection.clone();
-        let started = Instant::now();
-        let result = command.query_async(&mut connection).await;
-        self.settle(operation, started, result)
+    ) -> Result<T, FleetError>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        let command = command.clone();
+        self.on_runtime(operation, move |mut connection| async move {
+            command.query_async(&mut connection).await
+        })
+        .await
     }
 
     /// Runs one Lua script (EVALSHA, loading it when Redis does not know it).
-    pub async fn invoke<T: redis::FromRedisValue>(
-        &self,
-        operation: &'static str,
-        invocation: &redis::ScriptInvocation<'_>,
-    ) -> Result<T, FleetError> {
-        let mut connection = self.inner.connection.clone();
-        let started = Instant::now();
-        let result = invocation.invoke_async(&mut connection).await;
-        self.settle(operation, started, result)
+    pub async fn invoke<T>(&self, operation: &'static str, script: Lua) -> Result<T, FleetError>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        self.on_runtime(operation, move |mut connection| async move {
+            let mut invocation = script.script.prepare_invoke();
+            for key in &script.keys {
+                invocation.key(key.as_slice());
+            }
+            for arg in &script.args {
+                invocation.arg(arg.as_slice());
+            }
+            invocation.invoke_async(&mut connection).await
+        })
+        .await
     }
 
     /// Runs a pipeline (one round trip).
-    pub async fn pipeline<T: redis::FromRedisValue>(
+    pub async fn pipeline<T>(
         &self,
         operation: &'static str,
         pipeline: &redis::Pipeline,
-    ) -> Result<T, FleetError> {
-        let mut connection = self.inner.connection.clone();
+    ) -> Result<T, FleetError>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        let pipeline = pipeline.clone();
+        self.on_runtime(operation, move |mut connection| async move {
+            pipeline.query_async(&mut connection).await
+        })
+        .await
+    }
+
+    /// Runs `call` on Redis's own runtime: the connection, its reconnects
+    /// and their tasks then live there, whichever runtime (or blocking
+    /// thread) the caller is on, so a caller that blocks its own thread
+    /// cannot stall the connection it waits for.
+    async fn on_runtime<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, FleetError>
+    where
+        T: Send + 'static,
+        F: FnOnce(ConnectionManager) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = redis::RedisResult<T>> + Send + 'static,
+    {
+        let connection = self.inner.connection.clone();
         let started = Instant::now();
-        let result = pipeline.query_async(&mut connection).await;
+        let result = match self.spawn(call(connection)).await {
+            Ok(result) => result,
+            Err(_) => Err(redis::RedisError::from(std::io::Error::other(
+                "Redis's runtime stopped",
+            ))),
+        };
         self.settle(operation, started, result)
     }
 

@@ -28,7 +28,7 @@
 //! Redis's `appendfsync always` fsync) loses that answer; Imgur's grace for
 //! the previous refresh token covers it, as with the token file.
 
-use super::{Channel, Event, Fleet, FleetError};
+use super::{Channel, Event, Fleet, FleetError, Lua};
 use crate::imgur::token_store::{decode, encode};
 use crate::imgur::token_store::{StoreLock, StoreWatch};
 use crate::imgur::{StoreError, StoredTokens, TokenStore};
@@ -141,7 +141,7 @@ impl Drop for Lease {
                 .fleet
                 .invoke::<i64>(
                     "token_lock_release",
-                    store.scripts.release.key(&key).arg(&value),
+                    Lua::new(&store.scripts.release).key(&key).arg(&value),
                 )
                 .await;
             if released.is_ok() {
@@ -320,8 +320,7 @@ impl RedisStore {
             .fleet
             .invoke(
                 "token_lock_renew",
-                self.scripts
-                    .renew
+                Lua::new(&self.scripts.renew)
                     .key(self.lock_key())
                     .arg(value)
                     .arg(self.lease.as_millis() as u64),
@@ -394,9 +393,7 @@ impl TokenStore for RedisStore {
                 .fleet
                 .invoke(
                     "token_save",
-                    store
-                        .scripts
-                        .save
+                    Lua::new(&store.scripts.save)
                         .key(store.record_key())
                         .key(store.candidates_key())
                         .arg(expected)
@@ -434,7 +431,7 @@ impl TokenStore for RedisStore {
                     .fleet
                     .invoke::<i64>(
                         "token_remove",
-                        &store.scripts.remove.key(store.record_key()),
+                        Lua::new(&store.scripts.remove).key(store.record_key()),
                     )
                     .await?;
                 let _ = store.fleet.publish(Channel::Tokens, "changed").await;

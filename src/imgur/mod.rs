@@ -16,7 +16,9 @@ pub use albums::ImageRef;
 pub use client::{ImgurClient, LiveAttempt, Reply};
 pub use credits::{BudgetView, Reserve};
 pub use error::{Error, ErrorKind, RateLimits};
-pub use token_store::{FileStore, FlickrTokens, StoreError, StoredTokens, TokenStore};
+pub use token_store::{
+    FileStore, FlickrTokens, StoreError, StoreLock, StoreWatch, StoredTokens, TokenStore,
+};
 pub use tokens::{logout_stored, save_flickr_stored, Account, AuthStatus, Grant, Mode, TokenOwner};
 pub(crate) use wire::{
     album_created, album_summary, image_is_favorite, image_summary, list_len, with_deletehash,

@@ -889,12 +889,11 @@ impl Owner {
     async fn confirm(&self, lock: &Arc<StoreLock>) -> bool {
         let store = Arc::clone(&self.store);
         let lock = Arc::clone(lock);
-        match blocking(move || store.confirm(&lock)).await {
-            Ok(held) => held,
-            // Unknown: treat it as lost; the lock is taken again (or its
-            // failure answered) before anything is sent.
-            Err(_) => false,
-        }
+        // Unknown counts as lost: the lock is taken again (or its failure
+        // answered) before anything is sent.
+        blocking(move || store.confirm(&lock))
+            .await
+            .unwrap_or_default()
     }
 
     /// The refresh tokens of the store's candidates, newest first.

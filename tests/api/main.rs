@@ -18,6 +18,7 @@ mod faults;
 mod favorites;
 mod fleet_favorites;
 mod fleet_soak;
+mod fleet_tokens;
 mod flickr;
 mod flickr_client;
 mod images;

@@ -8,7 +8,10 @@ use crate::config::{
 };
 use crate::flickr::{self, FlickrClient};
 use crate::gateway::WANTED_PERMS;
+use crate::fleet::{Fleet, RedisStore};
 use crate::imgur::{self, AuthStatus, FileStore, Grant, ImgurClient, StoreError, TokenStore};
+use crate::metrics::Metrics;
+use std::sync::Arc;
 use crate::model::ResponseType;
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
@@ -34,6 +37,8 @@ pub enum CliError {
     NoPin,
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    Redis(#[from] crate::fleet::FleetError),
     /// A failure described in full (import, OpenAPI output).
     #[error("{0}")]
     Failed(String),
@@ -54,11 +59,7 @@ pub async fn login(args: &ServerArgs, login: LoginArgs) -> Result<(), CliError> 
     if config.client_secret.is_none() {
         return Err(ConfigError::ClientSecretRequired.into());
     }
-    let client = ImgurClient::new(
-        &config,
-        std::sync::Arc::new(FileStore::new(args.token_file()?)),
-        Default::default(),
-    )?;
+    let client = ImgurClient::new(&config, token_store(args)?, Default::default())?;
     let grant = match (login.refresh_token, login.pin) {
         (Some(token), _) => Grant::RefreshToken(token),
         (None, Some(pin)) => Grant::Pin(pin),
@@ -75,7 +76,7 @@ async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliErro
         .flickr_config()?
         .ok_or(ConfigError::FlickrNotConfigured)?;
     let client = FlickrClient::new(config)?;
-    let store = FileStore::new(args.token_file()?);
+    let store = token_store(args)?;
     let tokens = match (login.token, login.token_secret) {
         (Some(token), Some(secret)) => {
             let token = flickr::Token { token, secret };
@@ -106,12 +107,25 @@ async fn login_flickr(args: &ServerArgs, login: LoginArgs) -> Result<(), CliErro
     );
     // Another process than the gateway: through the store's lock, which a
     // running gateway's token owner watches.
-    imgur::save_flickr_stored(&store, tokens)?;
+    imgur::save_flickr_stored(store.as_ref(), tokens)?;
     println!(
         "authorized as {shown} on Flickr; token stored in {}",
-        args.token_file()?.display()
+        store.location()
     );
     Ok(())
+}
+
+/// The store a gateway with these settings uses: the record in Redis with
+/// `PIXGATE_REDIS_URL` (so a login here reaches every replica), else the
+/// token file.
+fn token_store(args: &ServerArgs) -> Result<Arc<dyn TokenStore>, CliError> {
+    Ok(match args.redis_config()? {
+        Some(redis) => {
+            let fleet = Fleet::connect(&redis.url, Arc::new(Metrics::new()))?;
+            Arc::new(RedisStore::new(fleet, redis.lock_lease))
+        }
+        None => Arc::new(FileStore::new(args.token_file()?)),
+    })
 }
 
 /// Prints `prompt` and reads one line the user types (a PIN or a code),
@@ -208,20 +222,18 @@ pub fn openapi(args: OpenapiArgs) -> Result<(), CliError> {
 /// `pixgate logout`: under the store's lock, so a refresh running in a
 /// gateway finishes first and cannot write the tokens back afterwards.
 pub fn logout(args: &ServerArgs) -> Result<(), CliError> {
-    let path = args.token_file()?;
-    imgur::logout_stored(&FileStore::new(&path))?;
+    let store = token_store(args)?;
+    imgur::logout_stored(store.as_ref())?;
     println!(
         "logged out; removed the stored tokens at {}",
-        path.display()
+        store.location()
     );
     Ok(())
 }
 
 /// `pixgate status`: what `/auth/status` shows, read from the token file.
 pub fn status(args: &ServerArgs) -> Result<(), CliError> {
-    let tokens = FileStore::new(args.token_file()?)
-        .load()?
-        .unwrap_or_default();
+    let tokens = token_store(args)?.load()?.unwrap_or_default();
     let status = AuthStatus::of(&tokens);
     println!(
         "{}",
@@ -243,11 +255,7 @@ pub async fn import(args: &ServerArgs, import: ImportArgs) -> Result<(), CliErro
         Some(found.client_secret),
         args.seed_refresh_token(),
     )?;
-    let client = ImgurClient::new(
-        &config,
-        std::sync::Arc::new(FileStore::new(args.token_file()?)),
-        Default::default(),
-    )?;
+    let client = ImgurClient::new(&config, token_store(args)?, Default::default())?;
     authorize_and_report(&client, Grant::RefreshToken(found.refresh_token)).await?;
     println!(
         "Run pixgate with IMGUR_CLIENT_ID={} and IMGUR_CLIENT_SECRET set to the client secret in {} (the token only works with that app).",

@@ -488,25 +488,30 @@ impl ServerArgs {
         }
     }
 
+    /// `PIXGATE_REDIS_URL` and its settings; `None` without a URL.
+    pub fn redis_config(&self) -> Result<Option<RedisConfig>, ConfigError> {
+        match self.redis_url.clone().filter(|u| !u.expose().trim().is_empty()) {
+            Some(url) if is_redis_url(url.expose()) => Ok(Some(RedisConfig {
+                url,
+                lock_lease: Duration::from_secs(self.redis_lock_lease),
+            })),
+            Some(_) => Err(ConfigError::BadRedisUrl),
+            None => Ok(None),
+        }
+    }
+
     /// Validates the flags into a [`Config`] (for a non-demo run).
     pub fn into_config(self) -> Result<Config, ConfigError> {
         let imgur = self.imgur_config()?;
         let flickr = self.flickr_config()?;
         let token_file = self.token_file()?;
         let db = self.db()?;
+        let redis = self.redis_config()?;
         let api_key = self.api_key.filter(|s| !s.expose().is_empty());
         if api_key.is_none() && !self.allow_unauthenticated && !is_loopback(&self.listen)? {
             return Err(ConfigError::UnauthenticatedNonLoopback(self.listen));
         }
         let allowed_hosts = AllowedHosts::new(&self.listen, &self.allowed_hosts)?;
-        let redis = match self.redis_url.filter(|u| !u.expose().trim().is_empty()) {
-            Some(url) if is_redis_url(url.expose()) => Some(RedisConfig {
-                url,
-                lock_lease: Duration::from_secs(self.redis_lock_lease),
-            }),
-            Some(_) => return Err(ConfigError::BadRedisUrl),
-            None => None,
-        };
         Ok(Config {
             redis,
             imgur,

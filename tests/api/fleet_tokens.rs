@@ -579,3 +579,47 @@ async fn a_rejected_record_is_recovered_from_a_candidate_before_authorization_is
     );
     assert!(candidates(&redis).is_empty(), "and left the candidates");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_login_with_redis_is_the_fleets_and_writes_no_file() {
+    let fake = fake_with_grace().await;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token_file = dir.path().join("tokens.json");
+    let url = redis.url();
+    let env = [("PIXGATE_REDIS_URL", url.as_str())];
+    let refresh = fake.current_refresh_token();
+    let login = tokio::task::block_in_place(|| {
+        crate::helpers::run_pixgate(
+            &fake,
+            &token_file,
+            &["login", "--refresh-token", &refresh],
+            "",
+            &env,
+        )
+    });
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert!(String::from_utf8_lossy(&login.stdout).contains("Redis at"));
+    let (_, stored) = record(&redis);
+    assert!(stored["refresh_token"].is_string(), "the login is in Redis");
+    assert!(!token_file.exists(), "and not in a file");
+    let status = tokio::task::block_in_place(|| {
+        crate::helpers::run_pixgate(&fake, &token_file, &["status"], "", &env)
+    });
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(status["authorized"], true);
+
+    // A replica with no seed of its own uses it.
+    let replica = tokio::task::block_in_place(|| {
+        GatewayProcess::start(&fake, dir.path(), &token_file, &env)
+    });
+    let http = reqwest::Client::new();
+    assert_eq!(status_of(&http, replica.url("/v1/account/images")).await, 200);
+    drop(replica);
+    let logout = tokio::task::block_in_place(|| {
+        crate::helpers::run_pixgate(&fake, &token_file, &["logout"], "", &env)
+    });
+    assert!(logout.status.success());
+    let (_, after) = record(&redis);
+    assert!(after.is_null(), "the logout left a tombstone: {after}");
+}

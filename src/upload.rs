@@ -513,6 +513,265 @@ impl Base64Decoder {
 mod tests {
     use super::*;
 
+    const MIB: usize = 1024 * 1024;
+
+    fn storage(budget: u64, dir: &std::path::Path) -> UploadStorage {
+        UploadStorage {
+            budget: UploadBudget::new(budget),
+            spool_dir: dir.to_owned(),
+        }
+    }
+
+    fn head() -> FileHead {
+        FileHead {
+            file_name: "clip.mp4".into(),
+            content_type: Some("video/mp4".into()),
+        }
+    }
+
+    fn file_of(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn files_in(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).expect("readable").count()
+    }
+
+    /// Writes `bytes` through a live video writer in 256 KiB chunks.
+    async fn write_video(intake: &mut Intake, bytes: &[u8]) -> Upload {
+        let mut writer = intake.live_video(head(), VIDEO_MAX_BYTES);
+        for chunk in bytes.chunks(256 * 1024) {
+            writer.write(chunk).await.expect("spooled");
+        }
+        writer.finish().await.expect("finished")
+    }
+
+    /// Imgur's order: the file, then `type` and a title.
+    fn after(fields: &UploadFields) -> Vec<(&'static str, String)> {
+        let mut out = vec![("type", "file".to_owned())];
+        out.extend(fields.title.clone().map(|t| ("title", t)));
+        out
+    }
+
+    /// A body with its boundary replaced, to compare two bodies' framing;
+    /// and its length as sent.
+    async fn framed(body: SendBody) -> (Vec<u8>, u64) {
+        let boundary = body
+            .content_type
+            .rsplit("boundary=")
+            .next()
+            .expect("a boundary")
+            .to_owned();
+        let bytes = body.collect().await.expect("the whole body");
+        (
+            replace(&bytes, boundary.as_bytes(), b"BOUNDARY"),
+            bytes.len() as u64,
+        )
+    }
+
+    fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(haystack.len());
+        let mut rest = haystack;
+        while !rest.is_empty() {
+            if rest.starts_with(needle) {
+                out.extend_from_slice(with);
+                rest = &rest[needle.len()..];
+            } else {
+                out.push(rest[0]);
+                rest = &rest[1..];
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_file_up_to_2_mib_stays_in_memory_and_never_goes_live() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(8 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let at_threshold = file_of(2 * MIB);
+
+        let upload = write_video(&mut intake, &at_threshold).await;
+        drop(intake);
+
+        assert_eq!(upload.len(), at_threshold.len() as u64);
+        assert_eq!(files_in(dir.path()), 0, "no spool file");
+        assert!(live.start().await.is_none(), "nothing went live");
+        let stream = upload.stream().await.expect("readable");
+        let chunks: Vec<Bytes> = futures_util::StreamExt::collect::<Vec<_>>(stream)
+            .await
+            .into_iter()
+            .map(|c| c.expect("bytes"))
+            .collect();
+        assert_eq!(chunks.concat(), at_threshold);
+    }
+
+    #[tokio::test]
+    async fn a_file_past_2_mib_goes_to_disk_and_live_and_the_live_body_frames_it_as_the_spool_does()
+    {
+        // Arrange: a video one byte past the in-memory spool.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(8 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let video = file_of(2 * MIB + 1);
+        let fields = UploadFields {
+            title: Some("T".into()),
+            ..UploadFields::default()
+        };
+
+        // Act: the live attempt reads while the intake writes.
+        let sending = async {
+            let start = live.start().await.expect("the video went live");
+            let (body, completion) = start.body("video", after);
+            let (framed, _) = framed(body).await;
+            (framed, completion)
+        };
+        let reading = async {
+            let upload = write_video(&mut intake, &video).await;
+            let on_disk = files_in(dir.path());
+            intake.complete(&fields).await;
+            (upload, on_disk)
+        };
+        let ((live_body, completion), (upload, on_disk)) =
+            futures_util::future::join(sending, reading).await;
+
+        // Assert
+        assert_eq!(on_disk, 1, "spooled to a temp file");
+        assert!(completion.is_complete());
+        let after = after(&fields);
+        let after: Vec<(&str, &str)> = after.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let parts = Parts {
+            before: &[],
+            file_field: "video",
+            after: &after,
+        };
+        let replayed = upload.body(parts).await.expect("from the spool");
+        let length = replayed.length;
+        let (replayed, sent) = framed(replayed).await;
+        assert_eq!(live_body, replayed, "the same bytes, framed the same");
+        assert_eq!(length, Some(sent), "the spooled body knows its length");
+        let file_starts = replayed
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a part head")
+            + 4;
+        assert_eq!(
+            &replayed[file_starts..file_starts + video.len()],
+            &video[..]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_attempt_that_fails_midway_leaves_the_whole_file_to_replay_from_the_spool() {
+        // Arrange
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(16 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let video = file_of(6 * MIB + 5);
+        let fields = UploadFields::default();
+
+        // Act: the connection fails after the first block it sent.
+        let sending = async {
+            let start = live.start().await.expect("the video went live");
+            let (body, completion) = start.body("video", after);
+            let mut stream = body.stream;
+            let first = futures_util::StreamExt::next(&mut stream).await;
+            drop(stream);
+            (first.is_some(), completion)
+        };
+        let reading = async {
+            let upload = write_video(&mut intake, &video).await;
+            intake.complete(&fields).await;
+            upload
+        };
+        let ((sent_some, completion), upload) = futures_util::future::join(sending, reading).await;
+
+        // Assert: the attempt did not end its body, and the spool has it all.
+        assert!(sent_some);
+        assert!(!completion.is_complete(), "so it may be sent again");
+        let after = after(&fields);
+        let after: Vec<(&str, &str)> = after.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let parts = Parts {
+            before: &[("first", "1")],
+            file_field: "video",
+            after: &after,
+        };
+        for attempt in 0..2 {
+            let body = upload.body(parts).await.expect("from the spool");
+            let length = body.length;
+            let bytes = body.collect().await.expect("the whole body");
+            assert_eq!(length, Some(bytes.len() as u64), "attempt {attempt}");
+            let holds_video = bytes.windows(video.len()).any(|w| w == &video[..]);
+            assert!(holds_video, "attempt {attempt} sends the whole video");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_fails_the_live_body_before_its_end() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(8 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let sending = async {
+            let start = live.start().await.expect("the video went live");
+            let (body, completion) = start.body("video", after);
+            (body.collect().await, completion)
+        };
+        let reading = async {
+            let upload = write_video(&mut intake, &file_of(3 * MIB)).await;
+            // A bad field after the file: the intake goes without `complete`.
+            drop(intake);
+            upload
+        };
+        let ((sent, completion), _upload) = futures_util::future::join(sending, reading).await;
+        assert!(sent.is_err(), "the body failed");
+        assert!(!completion.is_complete());
+    }
+
+    #[tokio::test]
+    async fn an_upload_holds_its_bytes_of_the_budget_until_it_is_dropped() {
+        // Arrange: a body of known length, reserved whole up front.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = storage(8 * MIB as u64, dir.path());
+        let mut intake = Intake::new(&storage, Some(4 * MIB as u64)).expect("room");
+        assert_eq!(storage.budget.held(), 4 * MIB as u64);
+        assert!(
+            Intake::new(&storage, Some(4 * MIB as u64 + 1)).is_err(),
+            "busy"
+        );
+
+        // Act
+        let mut writer = intake.file(head(), VIDEO_MAX_BYTES);
+        writer.write(&file_of(3 * MIB)).await.expect("spooled");
+        let upload = writer.finish().await.expect("finished");
+        drop(intake);
+
+        // Assert: the rest of the reservation went back with the intake,
+        // the file's bytes with the upload, and its spool file after it.
+        assert_eq!(storage.budget.held(), 3 * MIB as u64);
+        assert_eq!(files_in(dir.path()), 1);
+        drop(upload);
+        assert_eq!(storage.budget.held(), 0, "nothing leaks");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while files_in(dir.path()) > 0 && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(files_in(dir.path()), 0, "the spool file is removed");
+    }
+
+    #[tokio::test]
+    async fn a_chunk_past_the_budget_is_busy_and_holds_nothing_more() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = storage(MIB as u64, dir.path());
+        let mut intake = Intake::new(&storage, None).expect("room");
+        let mut writer = intake.file(head(), IMAGE_MAX_BYTES);
+        writer.write(&file_of(MIB)).await.expect("within");
+        let past = writer.write(b"x").await;
+        assert!(matches!(past, Err(SpoolError::Busy(_))), "{past:?}");
+        drop(writer);
+        drop(intake);
+        assert_eq!(storage.budget.held(), 0);
+    }
+
     /// A JSON string literal of `text`, as serde_json writes it.
     fn literal(text: &str) -> String {
         serde_json::to_string(text).expect("a string")

@@ -147,12 +147,7 @@ impl LiveStart {
             Arc::clone(&completed),
             after,
         );
-        let body = SendBody {
-            body: reqwest::Body::wrap_stream(stream),
-            content_type: multipart.content_type(),
-            length: None,
-        };
-        (body, Completion(completed))
+        (multipart.send_body(stream, None), Completion(completed))
     }
 }
 

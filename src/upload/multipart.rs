@@ -49,11 +49,20 @@ pub struct Parts<'a> {
 /// A request body as a provider's client sends it: the bytes, the
 /// `Content-Type` (with the boundary) and the `Content-Length` when known
 /// (a body without one goes chunked).
-#[derive(Debug)]
 pub struct SendBody {
-    pub body: reqwest::Body,
+    /// Becomes the `reqwest::Body` in [`SendBody::into_request`].
+    pub(super) stream: ByteStream,
     pub content_type: String,
     pub length: Option<u64>,
+}
+
+impl std::fmt::Debug for SendBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBody")
+            .field("content_type", &self.content_type)
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SendBody {
@@ -78,11 +87,22 @@ impl SendBody {
         multipart.send_body(stream, length)
     }
 
+    /// The body's bytes, for unit tests.
+    #[cfg(test)]
+    pub(super) async fn collect(self) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let mut stream = self.stream;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(bytes)
+    }
+
     /// Puts the body, its type and its length on `request`.
     pub fn into_request(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let request = request
             .header(reqwest::header::CONTENT_TYPE, self.content_type)
-            .body(self.body);
+            .body(reqwest::Body::wrap_stream(self.stream));
         match self.length {
             Some(length) => request.header(reqwest::header::CONTENT_LENGTH, length),
             None => request,
@@ -118,9 +138,9 @@ impl Multipart {
         }
     }
 
-    fn send_body(&self, stream: ByteStream, length: Option<u64>) -> SendBody {
+    pub(super) fn send_body(&self, stream: ByteStream, length: Option<u64>) -> SendBody {
         SendBody {
-            body: reqwest::Body::wrap_stream(stream),
+            stream,
             content_type: self.content_type(),
             length,
         }

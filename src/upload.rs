@@ -121,6 +121,13 @@ impl Drop for Upload {
 /// file part is read through [`Intake::file`] or [`Intake::live_video`];
 /// the finished [`Upload`] takes its own bytes of the reservation, and
 /// the rest is given back when the intake is dropped.
+///
+/// The intake belongs to the one future reading the request's form (each
+/// file part borrows it mutably while it is read), so its reservation and
+/// live sender need no lock; the count shared with other requests is the
+/// [`UploadBudget`]'s, changed only through reservations. Dropped at any
+/// `.await` (the client went away), it gives its bytes back and fails a
+/// live body before its end.
 pub struct Intake {
     spool_dir: PathBuf,
     held: Reservation,

@@ -157,6 +157,7 @@ pub async fn upload(
             ));
         }
         let mut intake = Intake::new(&storage, len)?;
+        // A JSON upload has no video to stream: its live end never starts.
         let live = intake.live(0);
         gateway
             .upload(live, read_json_upload(payload, len, pause, intake))

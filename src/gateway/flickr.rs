@@ -229,6 +229,7 @@ impl Gateway {
                 },
             )
             .await?;
+        // Sent: its budget and spool file need not wait for the read-back.
         drop(photo);
         Ok(flickr.client.photo(&token, &id).await?)
     }

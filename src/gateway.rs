@@ -17,7 +17,7 @@ use crate::imgur::{
 use crate::ledger::{Entry, ItemKind, Ledger, Recording};
 use crate::login::{PendingLogins, UnknownState};
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
-use crate::upload::{LiveEvents, Upload};
+use crate::upload::{ImageUpload, Live};
 use bytes::Bytes;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -197,20 +197,29 @@ impl Gateway {
         Ok(FavoritesPage { page, status })
     }
 
-    /// Starts sending a file upload to Imgur while the client still sends
-    /// it (see [`LiveEvent`](crate::upload::LiveEvent)); finish with
-    /// [`Gateway::upload`]. `size_hint` bounds the request's size.
-    pub async fn start_upload(&self, events: LiveEvents, size_hint: u64) -> LiveAttempt {
-        self.imgur.upload_live(events, size_hint).await
+    /// Uploads an image or video, as the user in user mode, else
+    /// anonymously, while `form` reads and checks the client's request: a
+    /// video that outgrows memory already goes to Imgur through `live` (the
+    /// form's intake feeds it), and the rest (nothing, a replay after a
+    /// refresh, or the whole upload from the spool) follows once the form
+    /// is read. A form that fails aborts the live attempt, so Imgur never
+    /// receives a refused upload whole; its error is answered.
+    pub async fn upload<E: From<Error>>(
+        &self,
+        live: Live,
+        form: impl std::future::Future<Output = Result<ImageUpload, E>>,
+    ) -> Result<Uploaded, E> {
+        let (upload, first_attempt) =
+            futures_util::future::join(form, self.imgur.upload_live(live)).await;
+        Ok(self.finish_upload(&upload?, first_attempt).await?)
     }
 
-    /// Uploads an image or video, as the user in user mode, else
-    /// anonymously; after a started live attempt, only what it left to do
-    /// (nothing, a replay after a refresh, or the whole upload again).
-    pub async fn upload(
+    /// The upload from the spool if still needed, then the ledger record
+    /// (and the album of a video).
+    async fn finish_upload(
         &self,
-        upload: &Upload,
-        first_attempt: Option<LiveAttempt>,
+        upload: &ImageUpload,
+        first_attempt: LiveAttempt,
     ) -> Result<Uploaded, Error> {
         let image = self.imgur.upload(upload, first_attempt).await?;
         // After the call: its refresh may have told the account's name.

@@ -24,7 +24,7 @@
 //! | [`ledger`] | the upload ledger (SQLite): every upload and album made |
 //! | [`metrics`] | Prometheus metrics |
 //! | [`login`] | pending browser logins (OAuth `state`) |
-//! | [`upload`] | upload spooling, limits and the upload budget |
+//! | [`upload`] | the one upload type: spool, live stream and multipart encoder, limits, the upload budget |
 //! | [`model`] | validated input types |
 //! | [`fake_imgur`] | a fake Imgur speaking the real wire format |
 //! | [`demo`] | `--demo`: the gateway in front of the fake |

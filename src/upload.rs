@@ -1,43 +1,55 @@
-//! An upload as the gateway holds it between the client and Imgur.
+//! An upload as the gateway holds it between the client and the provider:
+//! one type, [`Upload`], for both providers, from the client's first byte
+//! to the provider's answer.
 //!
-//! The client's file is spooled: Imgur may reject the access token
-//! mid-upload, and the contract replays the upload once after a refresh, so
-//! the body must be readable twice. Small files stay in memory; larger ones
-//! go to a temp file in `PIXGATE_SPOOL_DIR` that is removed when the upload
-//! is dropped (success, failure or client disconnect alike). A video that
-//! spills to disk is also sent on while it arrives ([`LiveEvent`]), so that
-//! a large upload costs little more than its way to Imgur; an image (at
-//! most 10 MiB) is always spooled whole first, so that an oversized one
-//! never starts a request upstream. The size limit and the other fields
-//! are checked while spooling; a refused upload is never completed
-//! upstream, and an oversized one is never buffered. What uploads in
-//! progress hold is bounded by the [`UploadBudget`]. Every body sent
-//! upstream, from the spool or live, for Imgur or Flickr, is framed by one
-//! encoder, [`Multipart`].
+//! A request's [`Intake`] reads the file into its spool within the
+//! [`UploadBudget`]: small files stay in memory, larger ones go to a temp
+//! file in `PIXGATE_SPOOL_DIR` that is removed when the [`Upload`] is
+//! dropped (success, failure or client disconnect alike). The spool makes
+//! the body readable twice: Imgur may reject the access token mid-upload,
+//! and the contract replays the upload once after a refresh. A video that
+//! spills to disk is also sent on while it arrives ([`Live`]), so that a
+//! large upload costs little more than its way to Imgur; an image (at most
+//! 10 MiB) is always spooled whole first, so that an oversized one never
+//! starts a request upstream. The size limit and the other fields are
+//! checked while spooling; a refused upload is never completed upstream,
+//! and an oversized one is never buffered.
+//!
+//! Every body sent upstream, from the spool ([`Upload::body`], or
+//! [`SendBody::file`] for a stream the caller has) or live
+//! ([`LiveStart::body`]), for Imgur or Flickr, is framed by one private
+//! encoder; each provider's client only says which text fields go before
+//! and after the file and what the file's field is called ([`Parts`]).
+//!
+//! The path of an Imgur upload: the handler reads the form through an
+//! [`Intake`] into an [`ImageUpload`] while the gateway's one upload
+//! operation hands the intake's [`Live`] end to the Imgur client; the
+//! client sends the live body if the video outgrows memory, and, if that
+//! attempt failed before its body ended (or Imgur rejected the token),
+//! sends again from the spool ([`Upload::body`]). A Flickr photo is read
+//! the same way without a live end (see `gateway::FlickrUpload` for why).
 
 mod budget;
+mod live;
 mod multipart;
+mod spool;
 
 pub use budget::{Busy, Reservation, UploadBudget};
-pub use multipart::{ByteStream, FilePart, Multipart};
+pub use live::{Completion, Live, LiveStart};
+pub use multipart::{ByteStream, FileHead, Parts, SendBody};
+pub use spool::SpoolError;
 
 use crate::model::{ImageId, InvalidInput};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use live::LiveSender;
+use spool::{Spool, SpoolWriter};
 use std::io;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Imgur's limit for the `image` field.
 pub const IMAGE_MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// Imgur's limit for the `video` field.
 pub const VIDEO_MAX_BYTES: u64 = 200 * 1024 * 1024;
-/// Spools up to this size stay in memory.
-const MEMORY_SPOOL_BYTES: usize = 2 * 1024 * 1024;
-/// A spool file is written in blocks this large: each write is a hop to
-/// the blocking pool, so small writes are slow.
-const SPOOL_BLOCK: usize = 1024 * 1024;
-/// Reads back from a spool file in chunks this large, for the same reason.
-pub const SPOOL_READ_CHUNK: usize = 256 * 1024;
 /// Longest title, description, album or name accepted, in bytes.
 pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// Longest URL accepted for a URL upload.
@@ -50,31 +62,212 @@ pub struct UploadStorage {
     pub spool_dir: PathBuf,
 }
 
-/// What to upload, with Imgur's optional fields.
+/// One file a client uploads: the name and type it gave, its spooled
+/// bytes, and its share of the upload budget. Dropping it gives the
+/// budget back at once and deletes a spool file on the blocking pool
+/// (unlinking hundreds of MiB takes milliseconds an answer need not wait).
 #[derive(Debug)]
 pub struct Upload {
+    head: FileHead,
+    spool: Spool,
+    /// Exactly the spool's bytes, given back when the upload is dropped.
+    _held: Reservation,
+}
+
+impl Upload {
+    /// Bytes in the file.
+    pub fn len(&self) -> u64 {
+        self.spool.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spool.is_empty()
+    }
+
+    /// The file's name and media type, as the client gave them.
+    pub fn head(&self) -> &FileHead {
+        &self.head
+    }
+
+    /// A body for one attempt: `parts` around the file, read from the
+    /// spool from its start, with its length. Each call is a fresh body,
+    /// so a replay sends the same bytes again.
+    pub async fn body(&self, parts: Parts<'_>) -> io::Result<SendBody> {
+        let bytes = self.spool.stream().await?;
+        Ok(SendBody::file(parts, &self.head, bytes, Some(self.len())))
+    }
+
+    /// The file's bytes from the spool's start, for a client whose public
+    /// method takes a stream (Flickr's).
+    pub async fn stream(&self) -> io::Result<ByteStream> {
+        self.spool.stream().await
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(path) = self.spool.take_file() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(move || drop(path))),
+                Err(_) => drop(path),
+            }
+        }
+    }
+}
+
+/// A request's upload while it arrives: the budget it holds (its whole
+/// `Content-Length` up front when known, else each chunk as it comes), the
+/// spool directory, and the live end, when the provider takes one. Each
+/// file part is read through [`Intake::file`] or [`Intake::live_video`];
+/// the finished [`Upload`] takes its own bytes of the reservation, and
+/// the rest is given back when the intake is dropped.
+///
+/// The intake belongs to the one future reading the request's form (each
+/// file part borrows it mutably while it is read), so its reservation and
+/// live sender need no lock; the count shared with other requests is the
+/// [`UploadBudget`]'s, changed only through reservations. Dropped at any
+/// `.await` (the client went away), it gives its bytes back and fails a
+/// live body before its end.
+pub struct Intake {
+    spool_dir: PathBuf,
+    held: Reservation,
+    live: Option<LiveSender>,
+}
+
+impl Intake {
+    /// Reserves `length` bytes (a body's `Content-Length`), or is busy.
+    pub fn new(storage: &UploadStorage, length: Option<u64>) -> Result<Self, Busy> {
+        Ok(Self {
+            spool_dir: storage.spool_dir.clone(),
+            held: storage.budget.reserve(length.unwrap_or(0))?,
+            live: None,
+        })
+    }
+
+    /// The live end for the provider: a video read with
+    /// [`Intake::live_video`] that outgrows memory is passed to it as it
+    /// arrives. `size_hint` bounds the request's size.
+    pub fn live(&mut self, size_hint: u64) -> Live {
+        let (sender, live) = live::channel(size_hint);
+        self.live = Some(sender);
+        live
+    }
+
+    /// Counts `bytes` more as held (a JSON body as it arrives).
+    pub fn hold(&mut self, bytes: u64) -> Result<(), Busy> {
+        self.held.hold(bytes)
+    }
+
+    /// Gives back `bytes` no longer held (a JSON body once decoded).
+    pub fn release(&mut self, bytes: u64) {
+        self.held.release(bytes);
+    }
+
+    /// A file part spooled whole before anything goes upstream, refused
+    /// past `limit` bytes.
+    pub fn file(&mut self, head: FileHead, limit: u64) -> FileWriter<'_> {
+        self.writer(head, limit, false)
+    }
+
+    /// A video part: spooled like [`Intake::file`], and once it outgrows
+    /// memory also passed to the [`Live`] end as it arrives (the first such
+    /// file of the request only).
+    pub fn live_video(&mut self, head: FileHead, limit: u64) -> FileWriter<'_> {
+        self.writer(head, limit, true)
+    }
+
+    fn writer(&mut self, head: FileHead, limit: u64, live: bool) -> FileWriter<'_> {
+        let spool = SpoolWriter::new(limit, &self.spool_dir);
+        FileWriter {
+            intake: self,
+            head,
+            spool,
+            live,
+        }
+    }
+
+    /// A file already in memory whose bytes are held (a decoded base64 image).
+    pub fn in_memory(&mut self, head: FileHead, bytes: Bytes) -> Upload {
+        let spool = Spool::in_memory(bytes);
+        let held = self.held.split_off(spool.len());
+        Upload {
+            head,
+            spool,
+            _held: held,
+        }
+    }
+
+    /// The request was read and validated: a live attempt may end its body
+    /// with `fields`. Without this call the live body fails before its end.
+    pub async fn complete(&mut self, fields: &UploadFields) {
+        if let Some(live) = &mut self.live {
+            live.complete(fields).await;
+        }
+    }
+}
+
+/// Reads one file part into its spool (see [`Intake::file`]).
+pub struct FileWriter<'a> {
+    intake: &'a mut Intake,
+    head: FileHead,
+    spool: SpoolWriter,
+    live: bool,
+}
+
+impl FileWriter<'_> {
+    /// Appends a chunk: held in the budget, spooled, and passed on live.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
+        self.intake.held.hold(chunk.len() as u64)?;
+        if let Some(block) = self.spool.write(chunk).await? {
+            Self::send_live(self.live, self.intake, &self.head, block).await;
+        }
+        Ok(())
+    }
+
+    /// The file ended: the finished upload (possibly empty: an unused
+    /// form field).
+    pub async fn finish(self) -> Result<Upload, SpoolError> {
+        let (spool, last_block) = self.spool.finish().await?;
+        if let Some(block) = last_block {
+            Self::send_live(self.live, self.intake, &self.head, block).await;
+        }
+        if self.live && !spool.is_empty() {
+            if let Some(live) = &mut self.intake.live {
+                live.file_end();
+            }
+        }
+        let held = self.intake.held.split_off(spool.len());
+        Ok(Upload {
+            head: self.head,
+            spool,
+            _held: held,
+        })
+    }
+
+    async fn send_live(live: bool, intake: &mut Intake, head: &FileHead, block: Bytes) {
+        if let (true, Some(sender)) = (live, &mut intake.live) {
+            sender.file_block(head, block).await;
+        }
+    }
+}
+
+/// What to upload to Imgur, with its optional fields.
+#[derive(Debug)]
+pub struct ImageUpload {
     pub source: UploadSource,
     pub fields: UploadFields,
 }
 
-/// The media of an upload.
+/// The media of an Imgur upload.
 #[derive(Debug)]
 pub enum UploadSource {
-    Image(UploadFile),
-    Video(UploadFile),
+    Image(Upload),
+    Video(Upload),
     /// A remote image Imgur fetches itself.
     Url(String),
 }
 
-/// A spooled file with the name and type the client gave.
-#[derive(Debug)]
-pub struct UploadFile {
-    pub spool: Spool,
-    pub file_name: String,
-    pub content_type: Option<String>,
-}
-
-/// The optional text fields (validated once they are in an [`Upload`]).
+/// Imgur's optional text fields (validated once they are in an [`ImageUpload`]).
 #[derive(Clone, Debug, Default)]
 pub struct UploadFields {
     pub title: Option<String>,
@@ -84,7 +277,7 @@ pub struct UploadFields {
     pub disable_audio: bool,
 }
 
-impl Upload {
+impl ImageUpload {
     /// Validates the optional fields around an already validated source.
     pub fn new(source: UploadSource, fields: UploadFields) -> Result<Self, InvalidInput> {
         for (name, value) in [
@@ -112,23 +305,10 @@ impl Upload {
         Ok(Self { source, fields })
     }
 
-    /// Drops the upload; a spool file is deleted on the blocking pool, since
-    /// unlinking hundreds of MiB takes milliseconds an answer need not wait.
-    pub fn drop_in_background(self) {
-        let on_disk = matches!(
-            &self.source,
-            UploadSource::Image(file) | UploadSource::Video(file)
-                if matches!(file.spool.storage, Storage::File(_))
-        );
-        if on_disk {
-            tokio::task::spawn_blocking(move || drop(self));
-        }
-    }
-
     /// Bytes to send (for the upload's timeout).
     pub fn size(&self) -> u64 {
         match &self.source {
-            UploadSource::Image(f) | UploadSource::Video(f) => f.spool.len(),
+            UploadSource::Image(f) | UploadSource::Video(f) => f.len(),
             UploadSource::Url(u) => u.len() as u64,
         }
     }
@@ -336,319 +516,267 @@ impl Base64Decoder {
     }
 }
 
-/// What the request handler passes to the first upstream attempt of a file
-/// upload while the client is still sending it, so that the upload reaches
-/// Imgur as it arrives instead of after the whole file was spooled. The
-/// attempt starts only for files that outgrow the in-memory spool; the
-/// spool is still written in full, for a replay.
-#[derive(Debug)]
-pub enum LiveEvent {
-    /// The file part begins.
-    File {
-        video: bool,
-        file_name: String,
-        content_type: Option<String>,
-    },
-    /// The file's next bytes.
-    Chunk(Bytes),
-    /// The whole request was read and validated: the fields to send after
-    /// the file. A channel that closes without this aborts the attempt, so
-    /// Imgur never receives a complete request for a refused upload.
-    Complete(UploadFields),
-}
-
-/// How many events (blocks of up to about [`SPOOL_BLOCK`] bytes) may wait
-/// for the upstream connection: beyond them, the client is read no faster
-/// than Imgur takes the bytes.
-const LIVE_BACKLOG: usize = 4;
-
-/// The handler's side of a live upload.
-pub struct LiveSender {
-    sender: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
-    started: bool,
-    /// The request's file has ended: no other file goes out.
-    file_ended: bool,
-}
-
-/// The upstream side of a live upload.
-pub type LiveEvents = tokio::sync::mpsc::Receiver<LiveEvent>;
-
-/// A new live upload channel.
-pub fn live_channel() -> (LiveSender, LiveEvents) {
-    let (sender, events) = tokio::sync::mpsc::channel(LIVE_BACKLOG);
-    let sender = LiveSender {
-        sender: Some(sender),
-        started: false,
-        file_ended: false,
-    };
-    (sender, events)
-}
-
-impl LiveSender {
-    /// Passes on a block of `file` that went to its spool file (a file that
-    /// fits in memory never gets here). The first block starts the attempt.
-    pub async fn file_block(&mut self, file: &LiveFile<'_>, block: Bytes) {
-        if self.file_ended {
-            return;
-        }
-        if !self.started {
-            self.started = true;
-            let start = LiveEvent::File {
-                video: file.video,
-                file_name: file.file_name.to_owned(),
-                content_type: file.content_type.map(str::to_owned),
-            };
-            self.send(start).await;
-        }
-        self.send(LiveEvent::Chunk(block)).await;
-    }
-
-    /// The request's file ended. Only a file that spilled to disk goes
-    /// live, and only one per request (an unused, empty form field before
-    /// it does not count).
-    pub fn file_end(&mut self) {
-        self.file_ended = true;
-        if !self.started {
-            self.sender = None;
-        }
-    }
-
-    /// The request was read and validated: completes a started attempt.
-    pub async fn complete(mut self, upload: &Upload) {
-        if self.started {
-            self.send(LiveEvent::Complete(upload.fields.clone())).await;
-        }
-    }
-
-    async fn send(&mut self, event: LiveEvent) {
-        if let Some(sender) = &self.sender {
-            // The attempt ended (answered or failed): the spool carries on alone.
-            if sender.send(event).await.is_err() {
-                self.sender = None;
-            }
-        }
-    }
-}
-
-/// The file part a [`LiveSender`] announces.
-pub struct LiveFile<'a> {
-    pub video: bool,
-    pub file_name: &'a str,
-    pub content_type: Option<&'a str>,
-}
-
-/// A finished spool: the bytes in memory or in a temp file that is deleted
-/// when the spool is dropped.
-#[derive(Debug)]
-pub struct Spool {
-    storage: Storage,
-    len: u64,
-}
-
-#[derive(Debug)]
-enum Storage {
-    Memory(Bytes),
-    File(tempfile::TempPath),
-}
-
-/// A fresh reader over a spool, for one attempt.
-pub enum SpoolReader {
-    Memory(Bytes),
-    File(tokio::fs::File),
-}
-
-impl Spool {
-    /// A spool of bytes already in memory (a decoded base64 upload).
-    pub fn in_memory(bytes: Bytes) -> Self {
-        let len = bytes.len() as u64;
-        Self {
-            storage: Storage::Memory(bytes),
-            len,
-        }
-    }
-
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The spooled bytes as a stream, read in [`SPOOL_READ_CHUNK`]s from
-    /// disk (or the one in-memory buffer), for an upload's body.
-    pub async fn stream(&self) -> io::Result<ByteStream> {
-        use futures_util::StreamExt;
-        Ok(match self.reader().await? {
-            SpoolReader::Memory(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
-            SpoolReader::File(file) => {
-                tokio_util::io::ReaderStream::with_capacity(file, SPOOL_READ_CHUNK).boxed()
-            }
-        })
-    }
-
-    /// Opens the spool from the start.
-    pub async fn reader(&self) -> io::Result<SpoolReader> {
-        match &self.storage {
-            Storage::Memory(bytes) => Ok(SpoolReader::Memory(bytes.clone())),
-            Storage::File(path) => Ok(SpoolReader::File(tokio::fs::File::open(path).await?)),
-        }
-    }
-}
-
-/// Why spooling stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    #[error("the file is larger than {limit} bytes")]
-    TooLarge { limit: u64 },
-    #[error("could not spool the upload: {0}")]
-    Io(#[from] io::Error),
-}
-
-/// Collects a file's chunks, in memory first, then on disk in blocks of
-/// [`SPOOL_BLOCK`] bytes. Each block is written on the blocking pool while
-/// the next one fills, and handed back so that a live upload can send the
-/// same bytes on without reading them from the disk again.
-pub struct SpoolWriter {
-    limit: u64,
-    dir: PathBuf,
-    len: u64,
-    /// The whole file while it fits in memory, then the next block.
-    buffer: BytesMut,
-    file: Option<SpoolFile>,
-}
-
-struct SpoolFile {
-    file: std::sync::Arc<std::fs::File>,
-    path: tempfile::TempPath,
-    /// The block being written (one at a time, so they land in order).
-    writing: Option<tokio::task::JoinHandle<io::Result<()>>>,
-}
-
-impl SpoolFile {
-    async fn write(&mut self, block: Bytes) -> io::Result<()> {
-        self.wait().await?;
-        let file = std::sync::Arc::clone(&self.file);
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            (&*file).write_all(&block)
-        }));
-        Ok(())
-    }
-
-    async fn wait(&mut self) -> io::Result<()> {
-        match self.writing.take() {
-            Some(writing) => writing.await.map_err(io::Error::other)?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl SpoolWriter {
-    /// A writer that refuses more than `limit` bytes, and makes its temp
-    /// file in `dir` once the file outgrows memory.
-    pub fn new(limit: u64, dir: &Path) -> Self {
-        Self {
-            limit,
-            dir: dir.to_owned(),
-            len: 0,
-            buffer: BytesMut::new(),
-            file: None,
-        }
-    }
-
-    /// Appends a chunk; fails as soon as the limit is passed. Returns the
-    /// block that went to disk, if this chunk completed one.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<Option<Bytes>, SpoolError> {
-        self.len += chunk.len() as u64;
-        if self.len > self.limit {
-            return Err(SpoolError::TooLarge { limit: self.limit });
-        }
-        self.buffer.extend_from_slice(chunk);
-        let full = match self.file {
-            None => MEMORY_SPOOL_BYTES,
-            Some(_) => SPOOL_BLOCK,
-        };
-        if self.buffer.len() <= full {
-            return Ok(None);
-        }
-        if self.file.is_none() {
-            let (file, path) = tempfile::Builder::new()
-                .prefix("pixgate-upload-")
-                .tempfile_in(&self.dir)?
-                .into_parts();
-            self.file = Some(SpoolFile {
-                file: std::sync::Arc::new(file),
-                path,
-                writing: None,
-            });
-        }
-        let block = self.buffer.split().freeze();
-        self.buffer.reserve(SPOOL_BLOCK);
-        if let Some(file) = &mut self.file {
-            file.write(block.clone()).await?;
-        }
-        Ok(Some(block))
-    }
-
-    /// Finishes the spool; for a file on disk, also returns its last block.
-    pub async fn finish(mut self) -> Result<(Spool, Option<Bytes>), SpoolError> {
-        let len = self.len;
-        let buffer = self.buffer.split().freeze();
-        let Some(mut file) = self.file.take() else {
-            let storage = Storage::Memory(buffer);
-            return Ok((Spool { storage, len }, None));
-        };
-        let last = (!buffer.is_empty()).then_some(buffer);
-        if let Some(block) = &last {
-            file.write(block.clone()).await?;
-        }
-        file.wait().await?;
-        let storage = Storage::File(file.path);
-        Ok((Spool { storage, len }, last))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_large_spool_goes_to_disk_in_blocks_and_is_removed_on_drop() {
-        let mut writer = SpoolWriter::new(10 * 1024 * 1024, &std::env::temp_dir());
-        let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
-        let mut blocks = Vec::new();
-        for _ in 0..4 {
-            blocks.extend(writer.write(&chunk).await.expect("written"));
+    const MIB: usize = 1024 * 1024;
+
+    fn storage(budget: u64, dir: &std::path::Path) -> UploadStorage {
+        UploadStorage {
+            budget: UploadBudget::new(budget),
+            spool_dir: dir.to_owned(),
         }
-        let (spool, last) = writer.finish().await.expect("finished");
-        blocks.extend(last);
-        assert_eq!(spool.len(), 4 * 1024 * 1024);
-        let handed_back: Vec<u8> = blocks.concat();
-        assert_eq!(
-            handed_back,
-            chunk.repeat(4),
-            "the blocks are the file, in order"
-        );
-        let Storage::File(path) = &spool.storage else {
-            panic!("4 MiB should be on disk");
-        };
-        let path = path.to_path_buf();
-        assert_eq!(std::fs::read(&path).expect("readable"), handed_back);
-        drop(spool);
-        assert!(!path.exists(), "the temp file is removed");
+    }
+
+    fn head() -> FileHead {
+        FileHead {
+            file_name: "clip.mp4".into(),
+            content_type: Some("video/mp4".into()),
+        }
+    }
+
+    fn file_of(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn files_in(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).expect("readable").count()
+    }
+
+    /// Writes `bytes` through a live video writer in 256 KiB chunks.
+    async fn write_video(intake: &mut Intake, bytes: &[u8]) -> Upload {
+        let mut writer = intake.live_video(head(), VIDEO_MAX_BYTES);
+        for chunk in bytes.chunks(256 * 1024) {
+            writer.write(chunk).await.expect("spooled");
+        }
+        writer.finish().await.expect("finished")
+    }
+
+    /// Imgur's order: the file, then `type` and a title.
+    fn after(fields: &UploadFields) -> Vec<(&'static str, String)> {
+        let mut out = vec![("type", "file".to_owned())];
+        out.extend(fields.title.clone().map(|t| ("title", t)));
+        out
+    }
+
+    /// A body with its boundary replaced, to compare two bodies' framing;
+    /// and its length as sent.
+    async fn framed(body: SendBody) -> (Vec<u8>, u64) {
+        let boundary = body
+            .content_type
+            .rsplit("boundary=")
+            .next()
+            .expect("a boundary")
+            .to_owned();
+        let bytes = body.collect().await.expect("the whole body");
+        (
+            replace(&bytes, boundary.as_bytes(), b"BOUNDARY"),
+            bytes.len() as u64,
+        )
+    }
+
+    fn replace(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(haystack.len());
+        let mut rest = haystack;
+        while !rest.is_empty() {
+            if rest.starts_with(needle) {
+                out.extend_from_slice(with);
+                rest = &rest[needle.len()..];
+            } else {
+                out.push(rest[0]);
+                rest = &rest[1..];
+            }
+        }
+        out
     }
 
     #[tokio::test]
-    async fn spooling_stops_at_the_limit() {
-        let mut writer = SpoolWriter::new(10, &std::env::temp_dir());
-        writer
-            .write(b"0123456789")
+    async fn a_file_up_to_2_mib_stays_in_memory_and_never_goes_live() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(8 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let at_threshold = file_of(2 * MIB);
+
+        let upload = write_video(&mut intake, &at_threshold).await;
+        drop(intake);
+
+        assert_eq!(upload.len(), at_threshold.len() as u64);
+        assert_eq!(files_in(dir.path()), 0, "no spool file");
+        assert!(live.start().await.is_none(), "nothing went live");
+        let stream = upload.stream().await.expect("readable");
+        let chunks: Vec<Bytes> = futures_util::StreamExt::collect::<Vec<_>>(stream)
             .await
-            .expect("at the limit is fine");
-        assert!(matches!(
-            writer.write(b"x").await,
-            Err(SpoolError::TooLarge { limit: 10 })
-        ));
+            .into_iter()
+            .map(|c| c.expect("bytes"))
+            .collect();
+        assert_eq!(chunks.concat(), at_threshold);
+    }
+
+    #[tokio::test]
+    async fn a_file_past_2_mib_goes_to_disk_and_live_and_the_live_body_frames_it_as_the_spool_does()
+    {
+        // Arrange: a video one byte past the in-memory spool.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(8 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let video = file_of(2 * MIB + 1);
+        let fields = UploadFields {
+            title: Some("T".into()),
+            ..UploadFields::default()
+        };
+
+        // Act: the live attempt reads while the intake writes.
+        let sending = async {
+            let start = live.start().await.expect("the video went live");
+            let (body, completion) = start.body("video", after);
+            let (framed, _) = framed(body).await;
+            (framed, completion)
+        };
+        let reading = async {
+            let upload = write_video(&mut intake, &video).await;
+            let on_disk = files_in(dir.path());
+            intake.complete(&fields).await;
+            (upload, on_disk)
+        };
+        let ((live_body, completion), (upload, on_disk)) =
+            futures_util::future::join(sending, reading).await;
+
+        // Assert
+        assert_eq!(on_disk, 1, "spooled to a temp file");
+        assert!(completion.is_complete());
+        let after = after(&fields);
+        let after: Vec<(&str, &str)> = after.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let parts = Parts {
+            before: &[],
+            file_field: "video",
+            after: &after,
+        };
+        let replayed = upload.body(parts).await.expect("from the spool");
+        let length = replayed.length;
+        let (replayed, sent) = framed(replayed).await;
+        assert_eq!(live_body, replayed, "the same bytes, framed the same");
+        assert_eq!(length, Some(sent), "the spooled body knows its length");
+        let file_starts = replayed
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a part head")
+            + 4;
+        assert_eq!(
+            &replayed[file_starts..file_starts + video.len()],
+            &video[..]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_live_attempt_that_fails_midway_leaves_the_whole_file_to_replay_from_the_spool() {
+        // Arrange
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(16 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let video = file_of(6 * MIB + 5);
+        let fields = UploadFields::default();
+
+        // Act: the connection fails after the first block it sent.
+        let sending = async {
+            let start = live.start().await.expect("the video went live");
+            let (body, completion) = start.body("video", after);
+            let mut stream = body.stream;
+            let first = futures_util::StreamExt::next(&mut stream).await;
+            drop(stream);
+            (first.is_some(), completion)
+        };
+        let reading = async {
+            let upload = write_video(&mut intake, &video).await;
+            intake.complete(&fields).await;
+            upload
+        };
+        let ((sent_some, completion), upload) = futures_util::future::join(sending, reading).await;
+
+        // Assert: the attempt did not end its body, and the spool has it all.
+        assert!(sent_some);
+        assert!(!completion.is_complete(), "so it may be sent again");
+        let after = after(&fields);
+        let after: Vec<(&str, &str)> = after.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let parts = Parts {
+            before: &[("first", "1")],
+            file_field: "video",
+            after: &after,
+        };
+        for attempt in 0..2 {
+            let body = upload.body(parts).await.expect("from the spool");
+            let length = body.length;
+            let bytes = body.collect().await.expect("the whole body");
+            assert_eq!(length, Some(bytes.len() as u64), "attempt {attempt}");
+            let holds_video = bytes.windows(video.len()).any(|w| w == &video[..]);
+            assert!(holds_video, "attempt {attempt} sends the whole video");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_fails_the_live_body_before_its_end() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut intake = Intake::new(&storage(8 * MIB as u64, dir.path()), None).expect("room");
+        let live = intake.live(0);
+        let sending = async {
+            let start = live.start().await.expect("the video went live");
+            let (body, completion) = start.body("video", after);
+            (body.collect().await, completion)
+        };
+        let reading = async {
+            let upload = write_video(&mut intake, &file_of(3 * MIB)).await;
+            // A bad field after the file: the intake goes without `complete`.
+            drop(intake);
+            upload
+        };
+        let ((sent, completion), _upload) = futures_util::future::join(sending, reading).await;
+        assert!(sent.is_err(), "the body failed");
+        assert!(!completion.is_complete());
+    }
+
+    #[tokio::test]
+    async fn an_upload_holds_its_bytes_of_the_budget_until_it_is_dropped() {
+        // Arrange: a body of known length, reserved whole up front.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = storage(8 * MIB as u64, dir.path());
+        let mut intake = Intake::new(&storage, Some(4 * MIB as u64)).expect("room");
+        assert_eq!(storage.budget.held(), 4 * MIB as u64);
+        assert!(
+            Intake::new(&storage, Some(4 * MIB as u64 + 1)).is_err(),
+            "busy"
+        );
+
+        // Act
+        let mut writer = intake.file(head(), VIDEO_MAX_BYTES);
+        writer.write(&file_of(3 * MIB)).await.expect("spooled");
+        let upload = writer.finish().await.expect("finished");
+        drop(intake);
+
+        // Assert: the rest of the reservation went back with the intake,
+        // the file's bytes with the upload, and its spool file after it.
+        assert_eq!(storage.budget.held(), 3 * MIB as u64);
+        assert_eq!(files_in(dir.path()), 1);
+        drop(upload);
+        assert_eq!(storage.budget.held(), 0, "nothing leaks");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while files_in(dir.path()) > 0 && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(files_in(dir.path()), 0, "the spool file is removed");
+    }
+
+    #[tokio::test]
+    async fn a_chunk_past_the_budget_is_busy_and_holds_nothing_more() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = storage(MIB as u64, dir.path());
+        let mut intake = Intake::new(&storage, None).expect("room");
+        let mut writer = intake.file(head(), IMAGE_MAX_BYTES);
+        writer.write(&file_of(MIB)).await.expect("within");
+        let past = writer.write(b"x").await;
+        assert!(matches!(past, Err(SpoolError::Busy(_))), "{past:?}");
+        drop(writer);
+        drop(intake);
+        assert_eq!(storage.budget.held(), 0);
     }
 
     /// A JSON string literal of `text`, as serde_json writes it.

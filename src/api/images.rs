@@ -6,9 +6,9 @@ use crate::gateway::Gateway;
 use crate::model::{ImageId, ImageUpdate};
 use crate::startup::ClientTimeout;
 use crate::upload::{
-    decode_base64_json, live_channel, validate_url, Base64Error, LiveFile, LiveSender, Reservation,
-    Spool, SpoolError, SpoolWriter, Upload, UploadFields, UploadFile, UploadSource, UploadStorage,
-    IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES, VIDEO_MAX_BYTES,
+    decode_base64_json, validate_url, Base64Error, FileHead, ImageUpload, Intake, SpoolError,
+    Upload, UploadFields, UploadSource, UploadStorage, IMAGE_MAX_BYTES, MAX_TEXT_FIELD_BYTES,
+    VIDEO_MAX_BYTES,
 };
 use actix_multipart::{Field, Multipart};
 use actix_web::http::{header, StatusCode};
@@ -16,7 +16,6 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::path::Path;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -144,30 +143,25 @@ pub async fn upload(
                 "the request is larger than Imgur's 200 MiB video limit",
             ));
         }
-        // The whole body up front when its length is known, else each
-        // chunk of the file as it arrives.
-        let mut held = storage.budget.reserve(len.unwrap_or(0))?;
+        let mut intake = Intake::new(&storage, len)?;
         // A large video starts going upstream while it still arrives.
-        let (live, events) = live_channel();
+        let live = intake.live(len.unwrap_or(max_len));
         let multipart = Multipart::new(req.headers(), payload);
-        let (upload, first_attempt) = futures_util::future::join(
-            read_multipart(multipart, pause, live, &storage.spool_dir, &mut held),
-            gateway.start_upload(events, len.unwrap_or(max_len)),
-        )
-        .await;
-        let upload = upload?;
-        let uploaded = gateway.upload(&upload, Some(first_attempt)).await;
-        upload.drop_in_background();
-        uploaded?
+        gateway
+            .upload(live, read_multipart(multipart, pause, intake))
+            .await?
     } else if content_type.starts_with("application/json") {
         if len.is_some_and(|len| len > JSON_UPLOAD_LIMIT_BYTES as u64) {
             return Err(too_large(
                 "the JSON body is larger than a 10 MiB image in base64",
             ));
         }
-        let mut held = storage.budget.reserve(len.unwrap_or(0))?;
-        let upload = read_json_upload(payload, len, pause, &mut held).await?;
-        gateway.upload(&upload, None).await?
+        let mut intake = Intake::new(&storage, len)?;
+        // A JSON upload has no video to stream: its live end never starts.
+        let live = intake.live(0);
+        gateway
+            .upload(live, read_json_upload(payload, len, pause, intake))
+            .await?
     } else {
         return Err(Problem::new(
             ProblemKind::UnsupportedMediaType,
@@ -255,16 +249,13 @@ impl FormFields {
     }
 }
 
-/// Reads a multipart upload, spooling the file (into `spool_dir` once it
-/// outgrows memory, holding its bytes in `held`) and stopping at its limit;
-/// a large video also goes to `live` as it arrives.
+/// Reads a multipart upload through `intake`, spooling the file and
+/// stopping at its limit; a large video also goes live as it arrives.
 async fn read_multipart(
     multipart: Multipart,
     pause: Duration,
-    mut live: LiveSender,
-    spool_dir: &Path,
-    held: &mut Reservation,
-) -> Result<Upload, Problem> {
+    mut intake: Intake,
+) -> Result<ImageUpload, Problem> {
     let mut source: Option<UploadSource> = None;
     let mut fields = UploadFields::default();
     let mut form = FormFields::new(multipart, pause, MAX_MULTIPART_FIELDS);
@@ -272,7 +263,7 @@ async fn read_multipart(
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
             "image" | "video" => {
-                let spooled = spool_file(&name, &mut field, pause, &mut live, spool_dir, held).await?;
+                let spooled = spool_file(&name, &mut field, pause, &mut intake).await?;
                 let Some(file) = spooled else {
                     continue;
                 };
@@ -308,8 +299,8 @@ async fn read_multipart(
         }
     }
     let source = source.ok_or_else(|| Problem::invalid(ONE_SOURCE))?;
-    let checked = Upload::new(source, fields)?;
-    live.complete(&checked).await;
+    let checked = ImageUpload::new(source, fields)?;
+    intake.complete(&checked.fields).await;
     Ok(checked)
 }
 
@@ -318,28 +309,22 @@ pub(super) fn non_empty(text: String) -> Option<String> {
 }
 
 /// Spools a file part; `None` for an unused form field (no file name, no
-/// bytes). Only a video goes to `live` while it arrives: an image is at
-/// most 10 MiB, and must be whole (and within its limit) before any
-/// request to Imgur begins.
+/// bytes). Only a video goes live while it arrives: an image is at most
+/// 10 MiB, and must be whole (and within its limit) before any request to
+/// Imgur begins.
 async fn spool_file(
     name: &str,
     field: &mut Field,
     pause: Duration,
-    live: &mut LiveSender,
-    spool_dir: &Path,
-    held: &mut Reservation,
+    intake: &mut Intake,
 ) -> Result<Option<UploadSource>, Problem> {
     let is_video = name == "video";
-    let limit = if is_video {
-        VIDEO_MAX_BYTES
+    let (limit, live) = if is_video {
+        (VIDEO_MAX_BYTES, true)
     } else {
-        IMAGE_MAX_BYTES
+        (IMAGE_MAX_BYTES, false)
     };
-    let live = is_video.then_some(live);
-    let file = spool_part(name, field, pause, limit, live, spool_dir, held, |e| {
-        e.into()
-    })
-    .await?;
+    let file = read_file(name, field, pause, intake, limit, live, |e| e.into()).await?;
     Ok(file.map(|file| {
         if is_video {
             UploadSource::Video(file)
@@ -349,62 +334,47 @@ async fn spool_file(
     }))
 }
 
-/// Spools one file part of an upload (Imgur's or Flickr's) within `limit`
-/// and the upload budget (`held`), sending it on to `live` as it arrives
-/// when given; `None` for an unused form field (no file name, no bytes).
+/// Reads one file part of an upload (Imgur's or Flickr's) through the
+/// request's `intake`, within `limit`, going `live` as it arrives when
+/// asked; `None` for an unused form field (no file name, no bytes).
 /// `spool_problem` says what a spooling failure (too large, disk) is.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn spool_part(
+pub(super) async fn read_file(
     name: &str,
     field: &mut Field,
     pause: Duration,
+    intake: &mut Intake,
     limit: u64,
-    mut live: Option<&mut LiveSender>,
-    spool_dir: &Path,
-    held: &mut Reservation,
+    live: bool,
     spool_problem: impl Fn(SpoolError) -> Problem,
-) -> Result<Option<UploadFile>, Problem> {
+) -> Result<Option<Upload>, Problem> {
     // Control characters could break the upstream part's header.
     let file_name = field
         .content_disposition()
         .and_then(|cd| cd.get_filename())
         .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
         .filter(|n| !n.is_empty());
-    let content_type = field.content_type().map(|m| m.to_string());
-    let live_file = LiveFile {
-        video: name == "video",
-        file_name: file_name.as_deref().unwrap_or(name),
-        content_type: content_type.as_deref(),
+    let head = FileHead {
+        file_name: file_name.clone().unwrap_or_else(|| name.to_owned()),
+        content_type: field.content_type().map(|m| m.to_string()),
     };
-    let mut spool = SpoolWriter::new(limit, spool_dir);
+    let mut writer = if live {
+        intake.live_video(head, limit)
+    } else {
+        intake.file(head, limit)
+    };
     while let Some(chunk) = within(pause, field.next()).await? {
         let chunk =
             chunk.map_err(|e| Problem::invalid(format!("malformed multipart body: {e}")))?;
-        held.hold(chunk.len() as u64)?;
-        if let Some(block) = spool.write(&chunk).await.map_err(&spool_problem)? {
-            if let Some(live) = live.as_deref_mut() {
-                live.file_block(&live_file, block).await;
-            }
-        }
+        writer.write(&chunk).await.map_err(&spool_problem)?;
     }
-    let (spool, last_block) = spool.finish().await.map_err(&spool_problem)?;
-    if let (Some(live), Some(block)) = (live.as_deref_mut(), last_block) {
-        live.file_block(&live_file, block).await;
-    }
-    if spool.is_empty() {
+    let file = writer.finish().await.map_err(&spool_problem)?;
+    if file.is_empty() {
         return match file_name {
             None => Ok(None),
             Some(_) => Err(Problem::invalid(format!("the \"{name}\" file is empty"))),
         };
     }
-    if let Some(live) = live {
-        live.file_end();
-    }
-    Ok(Some(UploadFile {
-        spool,
-        file_name: file_name.unwrap_or_else(|| name.to_owned()),
-        content_type,
-    }))
+    Ok(Some(file))
 }
 
 pub(super) async fn read_text(
@@ -426,15 +396,15 @@ pub(super) async fn read_text(
     String::from_utf8(text).map_err(|_| Problem::invalid(format!("\"{name}\" is not UTF-8 text")))
 }
 
-/// Reads a JSON upload, holding its bytes in `held`: the raw body, then
+/// Reads a JSON upload, holding its bytes in `intake`: the raw body, then
 /// the one decoded copy of a base64 image, decoded straight from the body
 /// (see [`decode_base64_json`]); the body is let go once decoded.
 async fn read_json_upload(
     mut payload: web::Payload,
     len: Option<u64>,
     pause: Duration,
-    held: &mut Reservation,
-) -> Result<Upload, Problem> {
+    mut intake: Intake,
+) -> Result<ImageUpload, Problem> {
     // One allocation for a body of known length (checked against the limit).
     let mut body = web::BytesMut::with_capacity(len.unwrap_or(0) as usize);
     while let Some(chunk) = within(pause, payload.next()).await? {
@@ -444,7 +414,7 @@ async fn read_json_upload(
                 "the JSON body is larger than a 10 MiB image in base64",
             ));
         }
-        held.hold(chunk.len() as u64)?;
+        intake.hold(chunk.len() as u64)?;
         body.extend_from_slice(&chunk);
     }
     let checked = {
@@ -455,7 +425,7 @@ async fn read_json_upload(
             (None, Some(literal)) => {
                 // The decoded copy is at most 3/4 of the text.
                 let decoded_bound = (literal.get().len() as u64 / 4 * 3 + 3).min(IMAGE_MAX_BYTES);
-                held.hold(decoded_bound)?;
+                intake.hold(decoded_bound)?;
                 let image = decode_base64_json(literal.get()).map_err(|e| match e {
                     Base64Error::Invalid => {
                         Problem::invalid("\"base64\" is not valid base64 image data")
@@ -464,11 +434,11 @@ async fn read_json_upload(
                         too_large("the base64 image is larger than Imgur's 10 MiB limit")
                     }
                 })?;
-                UploadSource::Image(UploadFile {
-                    spool: Spool::in_memory(image.into()),
+                let head = FileHead {
                     file_name: "image".to_owned(),
                     content_type: None,
-                })
+                };
+                UploadSource::Image(intake.in_memory(head, image.into()))
             }
             _ => {
                 return Err(Problem::invalid(
@@ -483,11 +453,11 @@ async fn read_json_upload(
             name: json.name,
             disable_audio: json.disable_audio.unwrap_or(false),
         };
-        Upload::new(source, fields)?
+        ImageUpload::new(source, fields)?
     };
     let body_len = body.len() as u64;
     drop(body);
-    held.release(body_len);
+    intake.release(body_len);
     Ok(checked)
 }
 

@@ -504,6 +504,7 @@ impl From<SpoolError> for Problem {
                     limit / (1024 * 1024)
                 ),
             ),
+            SpoolError::Busy(busy) => busy.into(),
             SpoolError::Io(e) => {
                 tracing::error!(error = %e, "could not spool an upload");
                 Problem::new(

@@ -23,9 +23,9 @@ use super::photo::{FavoritesPage, MetaUpdate, PageRequest, Photo, PhotoId};
 use super::signing::{self, Credentials, Freshness, Protocol, SystemFreshness};
 use super::upload::PhotoUpload;
 use super::wire::{self, Answer};
-use crate::upload::{FilePart, Multipart};
+use crate::upload::{FileHead, Parts, SendBody};
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -477,21 +477,20 @@ fn upload_request(
     fields: &[(String, String)],
     upload: PhotoUpload,
 ) -> reqwest::RequestBuilder {
-    let multipart = Multipart::new();
-    let photo = FilePart {
-        field: "photo".into(),
+    let head = FileHead {
         file_name: upload.file_name,
         content_type: upload.content_type,
     };
-    let text = fields.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-    let (body, length) = multipart.body(text, Some((&photo, upload.body, upload.length)), []);
-    let request = request
-        .header(CONTENT_TYPE, multipart.content_type())
-        .body(reqwest::Body::wrap_stream(body));
-    match length {
-        Some(length) => request.header(CONTENT_LENGTH, length),
-        None => request,
-    }
+    let text: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let parts = Parts {
+        before: &text,
+        file_field: "photo",
+        after: &[],
+    };
+    SendBody::file(parts, &head, upload.body, upload.length).into_request(request)
 }
 
 /// Reads an answer's body, refusing more than [`MAX_RESPONSE_BYTES`].

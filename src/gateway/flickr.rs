@@ -11,7 +11,7 @@ use crate::flickr::{
 };
 use crate::imgur::{self, ErrorKind, FlickrTokens, RateLimits};
 use crate::login::{PendingFlickrLogins, UnknownRequestToken};
-use crate::upload::Spool;
+use crate::upload::Upload;
 use bytes::Bytes;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -82,12 +82,21 @@ impl FlickrAuthStatus {
     }
 }
 
-/// A photo to upload: its fields and the spooled file.
+/// A photo to upload: its fields and the file, spooled whole.
+///
+/// A Flickr photo does not stream live as a large Imgur video does: the
+/// OAuth signature covers every text field, and it travels in the
+/// `Authorization` header, which goes out before the body's first byte,
+/// while a client's form may send `title`, `tags` and the rest after the
+/// photo. Only a form read to its end gives the fields to sign, so the
+/// photo is spooled within the upload budget and sent from the spool with
+/// its `Content-Length`. (Streaming live only when every field comes
+/// first would be a second path for the forms that happen to be so
+/// ordered, and a field after the photo could no longer be refused before
+/// Flickr saw the upload begin.)
 pub struct FlickrUpload {
     pub fields: UploadFields,
-    pub spool: Spool,
-    pub file_name: String,
-    pub content_type: Option<String>,
+    pub photo: Upload,
 }
 
 /// The perms pixgate asks for: its API deletes photos.
@@ -200,23 +209,27 @@ impl Gateway {
     }
 
     /// Uploads a photo, streamed from its spool; returns it as Flickr has it.
-    pub async fn flickr_upload(&self, upload: &FlickrUpload) -> Result<Photo, FlickrFailure> {
+    pub async fn flickr_upload(&self, upload: FlickrUpload) -> Result<Photo, FlickrFailure> {
         let (flickr, tokens) = self.flickr_tokens(Perms::Write)?;
         let token = Token::of(&tokens);
-        let body = upload.spool.stream().await.map_err(FlickrFailure::Spool)?;
+        let FlickrUpload { fields, photo } = upload;
+        let body = photo.stream().await.map_err(FlickrFailure::Spool)?;
+        let head = photo.head();
         let id = flickr
             .client
             .upload(
                 &token,
                 PhotoUpload {
-                    fields: upload.fields.clone(),
-                    file_name: upload.file_name.clone(),
-                    content_type: upload.content_type.clone(),
-                    length: Some(upload.spool.len()),
+                    fields,
+                    file_name: head.file_name.clone(),
+                    content_type: head.content_type.clone(),
+                    length: Some(photo.len()),
                     body,
                 },
             )
             .await?;
+        // Sent: its budget and spool file need not wait for the read-back.
+        drop(photo);
         Ok(flickr.client.photo(&token, &id).await?)
     }
 

@@ -12,11 +12,9 @@ use super::wire;
 use crate::config::ImgurConfig;
 use crate::metrics::Metrics;
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
-use crate::upload::{
-    FilePart, LiveEvent, LiveEvents, Multipart, Upload, UploadFields, UploadSource,
-};
+use crate::upload::{ImageUpload, Live, Parts, SendBody, UploadFields, UploadSource};
 use bytes::Bytes;
-use reqwest::{Body, Method, RequestBuilder};
+use reqwest::{Method, RequestBuilder};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -189,22 +187,25 @@ impl ImgurClient {
     }
 
     /// `POST /3/image` with one of `image` (file or URL) or `video`,
-    /// from the spool, unless a live attempt ([`ImgurClient::upload_live`])
+    /// from the spool, unless the live attempt ([`ImgurClient::upload_live`])
     /// already got Imgur's answer. After a rejected token the body is
     /// rebuilt from the spool for the one replay.
     pub async fn upload(
         &self,
-        upload: &Upload,
-        first_attempt: Option<LiveAttempt>,
+        upload: &ImageUpload,
+        first_attempt: LiveAttempt,
     ) -> Result<Reply<Bytes>, Error> {
         let url = format!("{}/image", self.api);
         let timeout = self.upload_timeout(upload.size());
-        let build = || upload_request(self.http.post(&url), upload);
+        let build = || async {
+            let body = upload_body(upload).await?;
+            Ok(body.into_request(self.http.post(&url)))
+        };
         match first_attempt {
-            None | Some(LiveAttempt::NotStarted | LiveAttempt::Incomplete) => {
+            LiveAttempt::NotStarted | LiveAttempt::Incomplete => {
                 self.send("upload", Auth::Either, timeout, build).await
             }
-            Some(LiveAttempt::Answered { token, result }) => match result {
+            LiveAttempt::Answered { token, result } => match result {
                 Err(error) if matches!(error.kind, ErrorKind::InvalidToken) => {
                     let token = self.after_rejection(token, false, error).await?;
                     self.send_with("upload", Some(token), true, timeout, build)
@@ -216,19 +217,15 @@ impl ImgurClient {
     }
 
     /// The first attempt at a file upload, sent while the client is still
-    /// sending the file: `POST /3/image` with a chunked multipart body made
-    /// from `events` (Imgur's format: the file, then `type` and the text
-    /// fields, as [`ImgurClient::upload`] sends them).
-    pub async fn upload_live(&self, mut events: LiveEvents, size_hint: u64) -> LiveAttempt {
+    /// sending the video (`live`): `POST /3/image` with a chunked body in
+    /// Imgur's format, the file, then `type` and the text fields, as
+    /// [`ImgurClient::upload`] sends them from the spool. Only a video goes
+    /// live, so its field is `video`.
+    pub async fn upload_live(&self, live: Live) -> LiveAttempt {
         if self.chunked_refused.load(Ordering::Relaxed) {
             return LiveAttempt::NotStarted;
         }
-        let Some(LiveEvent::File {
-            video,
-            file_name,
-            content_type,
-        }) = events.recv().await
-        else {
+        let Some(start) = live.start().await else {
             return LiveAttempt::NotStarted;
         };
         let token = match self.credentials(Auth::Either).await {
@@ -240,30 +237,11 @@ impl ImgurClient {
                 }
             }
         };
-        let multipart = Multipart::new();
-        let file = FilePart {
-            field: media_field(video).into(),
-            file_name,
-            content_type,
-        };
-        let completed = Arc::new(AtomicBool::new(false));
-        let request = self
-            .http
-            .post(format!("{}/image", self.api))
-            .header(reqwest::header::CONTENT_TYPE, multipart.content_type())
-            .body(Body::wrap_stream(multipart.live(
-                &file,
-                events,
-                Arc::clone(&completed),
-                imgur_fields_after_media,
-            )));
+        let timeout = self.upload_timeout(start.size_hint());
+        let (body, completion) = start.body(media_field(true), imgur_fields_after_media);
+        let request = body.into_request(self.http.post(format!("{}/image", self.api)));
         let result = self
-            .attempt(
-                "upload",
-                token.as_ref(),
-                self.upload_timeout(size_hint),
-                request,
-            )
+            .attempt("upload", token.as_ref(), timeout, request)
             .await;
         match result {
             // A server that wants a Content-Length: every upload from the spool.
@@ -273,7 +251,7 @@ impl ImgurClient {
                 LiveAttempt::Incomplete
             }
             // Imgur cannot have stored a body that did not end.
-            Err(error) if error.upstream_status.is_none() && !completed.load(Ordering::Relaxed) => {
+            Err(error) if error.upstream_status.is_none() && !completion.is_complete() => {
                 tracing::debug!(error = %error, "the live upload did not complete; sending it from the spool");
                 LiveAttempt::Incomplete
             }
@@ -592,39 +570,31 @@ pub(super) fn toggled(reply: Reply<Bytes>) -> Result<Reply<bool>, Error> {
 }
 
 /// Imgur's multipart upload body: the media in `image` or `video` (from
-/// the spool), `type`, and the optional fields, framed by the one encoder
-/// the live upload uses too.
-async fn upload_request(request: RequestBuilder, upload: &Upload) -> Result<RequestBuilder, Error> {
-    let multipart = Multipart::new();
-    let fields = text_fields(&upload.fields);
-    let (body, length) = match &upload.source {
+/// the spool), `type`, and the optional fields; or, for a URL, `image`,
+/// `type` and the fields alone.
+async fn upload_body(upload: &ImageUpload) -> Result<SendBody, Error> {
+    match &upload.source {
         UploadSource::Image(file) | UploadSource::Video(file) => {
-            let bytes = file
-                .spool
-                .stream()
-                .await
-                .map_err(|e| Error::local(ErrorKind::Spool(e.to_string())))?;
-            let part = FilePart {
-                field: media_field(matches!(upload.source, UploadSource::Video(_))).into(),
-                file_name: file.file_name.clone(),
-                content_type: file.content_type.clone(),
-            };
+            let video = matches!(upload.source, UploadSource::Video(_));
             let after = imgur_fields_after_media(&upload.fields);
-            let after = after.iter().map(|(n, v)| (*n, v.as_str()));
-            multipart.body([], Some((&part, bytes, Some(file.spool.len()))), after)
+            let after: Vec<(&str, &str)> = after.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let parts = Parts {
+                before: &[],
+                file_field: media_field(video),
+                after: &after,
+            };
+            file.body(parts)
+                .await
+                .map_err(|e| Error::local(ErrorKind::Spool(e.to_string())))
         }
         UploadSource::Url(url) => {
-            let before = [("image", url.as_str()), ("type", "url")];
-            multipart.body(before.into_iter().chain(fields), None, [])
+            let fields: Vec<(&str, &str)> = [("image", url.as_str()), ("type", "url")]
+                .into_iter()
+                .chain(text_fields(&upload.fields))
+                .collect();
+            Ok(SendBody::fields(&fields))
         }
-    };
-    let mut request = request
-        .header(reqwest::header::CONTENT_TYPE, multipart.content_type())
-        .body(Body::wrap_stream(body));
-    if let Some(length) = length {
-        request = request.header(reqwest::header::CONTENT_LENGTH, length);
     }
-    Ok(request)
 }
 
 /// The media's field: `video` or `image`.

@@ -101,6 +101,20 @@ impl Reservation {
         Ok(())
     }
 
+    /// Moves `bytes` of those held (at most all of them) into a
+    /// reservation of their own, for a finished file that outlives the
+    /// request's reading; the budget's count does not change.
+    pub fn split_off(&mut self, bytes: u64) -> Reservation {
+        let bytes = bytes.min(self.used);
+        self.used -= bytes;
+        self.reserved -= bytes;
+        Reservation {
+            budget: self.budget.clone(),
+            reserved: bytes,
+            used: bytes,
+        }
+    }
+
     /// Gives back `bytes` that are no longer held (a copy that was dropped).
     pub fn release(&mut self, bytes: u64) {
         let bytes = bytes.min(self.used);

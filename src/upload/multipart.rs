@@ -1,12 +1,14 @@
 //! The one `multipart/form-data` encoder (RFC 7578) every upload goes out
-//! with: from the spool ([`Multipart::body`] over [`Spool::stream`](super::Spool::stream))
-//! or live as the file arrives ([`Multipart::live`] over the
-//! [`LiveEvents`]), for Imgur and Flickr alike.
+//! with: from the spool or any stream of the file's bytes
+//! ([`SendBody::file`], through [`Multipart::body`]) or live as the file
+//! arrives ([`Multipart::live`]), for Imgur and Flickr alike.
 //! Each provider's client still decides its wire format (which fields, in
-//! which order, the file's field name); this only frames them, so a body
-//! sent live and one sent from the spool cannot differ in their framing.
+//! which order, the file's field name: [`Parts`]); this only frames them,
+//! so a body sent live and one sent from the spool cannot differ in their
+//! framing.
 
-use super::{LiveEvent, LiveEvents, UploadFields};
+use super::live::{LiveEvent, LiveEvents};
+use super::UploadFields;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use std::io;
@@ -17,9 +19,100 @@ use std::sync::Arc;
 /// A stream of body bytes, as reqwest's `Body::wrap_stream` takes it.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
 
+/// The name and media type the client gave its file.
+#[derive(Clone, Debug)]
+pub struct FileHead {
+    pub file_name: String,
+    pub content_type: Option<String>,
+}
+
+impl FileHead {
+    /// The file's part in a provider's form, as `field`.
+    pub(super) fn part(&self, field: &str) -> FilePart {
+        FilePart {
+            field: field.to_owned(),
+            file_name: self.file_name.clone(),
+            content_type: self.content_type.clone(),
+        }
+    }
+}
+
+/// What a provider's client puts around a file, in its order: the text
+/// parts before it, the file's field name, the text parts after it.
+#[derive(Clone, Copy, Debug)]
+pub struct Parts<'a> {
+    pub before: &'a [(&'a str, &'a str)],
+    pub file_field: &'a str,
+    pub after: &'a [(&'a str, &'a str)],
+}
+
+/// A request body as a provider's client sends it: the bytes, the
+/// `Content-Type` (with the boundary) and the `Content-Length` when known
+/// (a body without one goes chunked).
+pub struct SendBody {
+    /// Becomes the `reqwest::Body` in [`SendBody::into_request`].
+    pub(super) stream: ByteStream,
+    pub content_type: String,
+    pub length: Option<u64>,
+}
+
+impl std::fmt::Debug for SendBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBody")
+            .field("content_type", &self.content_type)
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SendBody {
+    /// A body of text fields alone (Imgur's URL upload).
+    pub fn fields(fields: &[(&str, &str)]) -> Self {
+        let multipart = Multipart::new();
+        let (stream, length) = multipart.body(fields.iter().copied(), None, []);
+        multipart.send_body(stream, length)
+    }
+
+    /// A body of `parts` around a file named by `head`, its bytes from
+    /// `bytes` (`length` of them when known): the framing every file body
+    /// gets, from the spool or from a caller's stream.
+    pub fn file(parts: Parts<'_>, head: &FileHead, bytes: ByteStream, length: Option<u64>) -> Self {
+        let multipart = Multipart::new();
+        let file = head.part(parts.file_field);
+        let (stream, length) = multipart.body(
+            parts.before.iter().copied(),
+            Some((&file, bytes, length)),
+            parts.after.iter().copied(),
+        );
+        multipart.send_body(stream, length)
+    }
+
+    /// The body's bytes, for unit tests.
+    #[cfg(test)]
+    pub(super) async fn collect(self) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let mut stream = self.stream;
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(bytes)
+    }
+
+    /// Puts the body, its type and its length on `request`.
+    pub fn into_request(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request
+            .header(reqwest::header::CONTENT_TYPE, self.content_type)
+            .body(reqwest::Body::wrap_stream(self.stream));
+        match self.length {
+            Some(length) => request.header(reqwest::header::CONTENT_LENGTH, length),
+            None => request,
+        }
+    }
+}
+
 /// The file part's head: its field name, file name and media type.
 #[derive(Clone, Debug)]
-pub struct FilePart {
+pub(super) struct FilePart {
     pub field: String,
     pub file_name: String,
     pub content_type: Option<String>,
@@ -27,7 +120,7 @@ pub struct FilePart {
 
 /// A multipart body with one random boundary.
 #[derive(Clone, Debug)]
-pub struct Multipart {
+pub(super) struct Multipart {
     boundary: String,
 }
 
@@ -42,6 +135,14 @@ impl Multipart {
     pub fn new() -> Self {
         Self {
             boundary: format!("pixgate-{:032x}", rand::random::<u128>()),
+        }
+    }
+
+    pub(super) fn send_body(&self, stream: ByteStream, length: Option<u64>) -> SendBody {
+        SendBody {
+            stream,
+            content_type: self.content_type(),
+            length,
         }
     }
 
@@ -155,7 +256,7 @@ impl Multipart {
                         completed.store(true, Ordering::Relaxed);
                         Some((Ok(tail.freeze()), None))
                     }
-                    Some(LiveEvent::File { .. }) | None => Some((
+                    Some(LiveEvent::File(_)) | None => Some((
                         Err(io::Error::other("the client's upload did not complete")),
                         None,
                     )),

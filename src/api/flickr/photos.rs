@@ -2,19 +2,18 @@
 //! user's favorites (cached like Imgur's).
 
 use crate::api::images::{
-    content_length, non_empty, read_text, spool_part, FormFields, ImageUpdateBody,
+    content_length, non_empty, read_file, read_text, FormFields, ImageUpdateBody,
 };
 use crate::api::{Problem, ProblemKind};
 use crate::flickr::{MetaUpdate, PageRequest, Photo, PhotoId, SafetyLevel, UploadFields};
 use crate::gateway::{FlickrUpload, Gateway};
 use crate::model::ImageUpdate;
 use crate::startup::ClientTimeout;
-use crate::upload::{Reservation, UploadFile, UploadStorage};
+use crate::upload::{Intake, SpoolError, Upload, UploadStorage};
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
@@ -136,25 +135,21 @@ pub async fn flickr_upload(
         ));
     }
     // The whole body up front when its length is known, else each chunk.
-    let mut held = storage.budget.reserve(len.unwrap_or(0))?;
+    let intake = Intake::new(&storage, len)?;
     let multipart = Multipart::new(req.headers(), payload);
-    let upload = read_upload(multipart, client_timeout.0, &storage.spool_dir, &mut held).await?;
-    let photo = gateway.flickr_upload(&upload).await;
-    // Removing a spool file is blocking I/O: not on this worker.
-    tokio::task::spawn_blocking(move || drop(upload));
-    let photo = photo?;
+    let upload = read_upload(multipart, client_timeout.0, intake).await?;
+    let photo = gateway.flickr_upload(upload).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/flickr/v1/photos/{}", photo.id)))
         .json(photo))
 }
 
-/// Reads the parts: the photo spooled (its bytes held in `held`), the text
+/// Reads the parts through `intake`: the photo spooled whole, the text
 /// fields checked; anything wrong is a 400 before Flickr sees a byte.
 async fn read_upload(
     multipart: Multipart,
     pause: Duration,
-    spool_dir: &Path,
-    held: &mut Reservation,
+    mut intake: Intake,
 ) -> Result<FlickrUpload, Problem> {
     let mut fields = UploadFields::default();
     let mut photo = None;
@@ -162,7 +157,7 @@ async fn read_upload(
     while let Some((name, mut field)) = form.next().await? {
         // HTML forms (Swagger UI's too) send every field, the unused ones empty.
         match name.as_str() {
-            "photo" => photo = spool_photo(&mut field, pause, spool_dir, held).await?,
+            "photo" => photo = spool_photo(&mut field, pause, &mut intake).await?,
             "title" => fields.title = non_empty(read_text(&name, &mut field, pause).await?),
             "description" => {
                 fields.description = non_empty(read_text(&name, &mut field, pause).await?)
@@ -190,37 +185,32 @@ async fn read_upload(
     }
     let photo =
         photo.ok_or_else(|| Problem::invalid("send the photo as the \"photo\" file field"))?;
-    Ok(FlickrUpload {
-        fields,
-        spool: photo.spool,
-        file_name: photo.file_name,
-        content_type: photo.content_type,
-    })
+    Ok(FlickrUpload { fields, photo })
 }
 
-/// Spools the photo part; `None` for an unused form field.
+/// Spools the photo part whole (see [`FlickrUpload`] for why it does not
+/// go live); `None` for an unused form field.
 async fn spool_photo(
     field: &mut Field,
     pause: Duration,
-    spool_dir: &Path,
-    held: &mut Reservation,
-) -> Result<Option<UploadFile>, Problem> {
-    spool_part(
+    intake: &mut Intake,
+) -> Result<Option<Upload>, Problem> {
+    let limit = PHOTO_MAX_BYTES;
+    read_file(
         "photo",
         field,
         pause,
-        PHOTO_MAX_BYTES,
-        None,
-        spool_dir,
-        held,
+        intake,
+        limit,
+        false,
         photo_spool_error,
     )
     .await
 }
 
-fn photo_spool_error(error: crate::upload::SpoolError) -> Problem {
+fn photo_spool_error(error: SpoolError) -> Problem {
     match error {
-        crate::upload::SpoolError::TooLarge { .. } => Problem::new(
+        SpoolError::TooLarge { .. } => Problem::new(
             ProblemKind::PayloadTooLarge,
             "the photo is larger than Flickr's 200 MiB limit",
         ),

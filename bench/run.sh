@@ -7,8 +7,10 @@
 #   bench/run.sh            # full run, about 5 minutes after the build
 #   bench/run.sh --quick    # regression guard, under 2 minutes after the build
 #
-# Other arguments go to the harness: --only storm,upload  --strict (exit 1
-# when a target is missed). Set CARGO_TARGET_DIR to build elsewhere.
+# --out FILE writes the results there instead (e.g. a run of one scenario:
+# bench/run.sh --only replicas --out bench/RESULTS.replicas.md). Other
+# arguments go to the harness: --only storm,upload  --strict (exit 1 when a
+# target is missed). Set CARGO_TARGET_DIR to build elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -16,10 +18,13 @@ repo=$(pwd)
 quick=()
 out="$repo/bench/RESULTS.md"
 extra=()
+next_is_out=0
 for arg in "$@"; do
+  if [ "$next_is_out" = 1 ]; then out="$arg"; next_is_out=0; continue; fi
   case "$arg" in
+    --out) next_is_out=1 ;;
     --quick) quick=(--quick); out="$repo/bench/RESULTS.quick.md" ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) extra+=("$arg") ;;
   esac
 done

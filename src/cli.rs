@@ -6,16 +6,16 @@
 use crate::config::{
     ConfigError, ImportArgs, LoginArgs, OpenapiArgs, Provider, ServerArgs, UploadsArgs,
 };
+use crate::fleet::{Fleet, RedisStore};
 use crate::flickr::{self, FlickrClient};
 use crate::gateway::WANTED_PERMS;
-use crate::fleet::{Fleet, RedisStore};
 use crate::imgur::{self, AuthStatus, FileStore, Grant, ImgurClient, StoreError, TokenStore};
 use crate::metrics::Metrics;
-use std::sync::Arc;
 use crate::model::ResponseType;
 use crate::secret::Secret;
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 /// ShareX marks values it encrypted with Windows DPAPI with this prefix.
 const DPAPI_PREFIX: &str = "$DPAPIEncrypted$";

@@ -490,7 +490,11 @@ impl ServerArgs {
 
     /// `PIXGATE_REDIS_URL` and its settings; `None` without a URL.
     pub fn redis_config(&self) -> Result<Option<RedisConfig>, ConfigError> {
-        match self.redis_url.clone().filter(|u| !u.expose().trim().is_empty()) {
+        match self
+            .redis_url
+            .clone()
+            .filter(|u| !u.expose().trim().is_empty())
+        {
             Some(url) if is_redis_url(url.expose()) => Ok(Some(RedisConfig {
                 url,
                 lock_lease: Duration::from_secs(self.redis_lock_lease),

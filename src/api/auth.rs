@@ -227,6 +227,7 @@ pub async fn callback_script() -> HttpResponse {
         (status = 200, description = "Authorized", body = AuthStatus),
         (status = 400, description = "Bad or reused state, or Imgur rejected the token", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`login-not-stored`: Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store-unavailable`: with PIXGATE_REDIS_URL, Redis is unreachable; nothing was changed; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Imgur failed (`upstream-error`), or refused the app's client id or secret (`client-credentials-rejected`)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -263,6 +264,7 @@ pub async fn finish_token_login(
         (status = 400, description = "Missing PIN, or Imgur rejected it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`login-not-stored`: Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store-unavailable`: with PIXGATE_REDIS_URL, Redis is unreachable; nothing was changed; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Imgur failed (`upstream-error`), or refused the app's client id or secret (`client-credentials-rejected`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("api_key" = []))
@@ -289,6 +291,7 @@ pub async fn login_with_pin(
         (status = 400, description = "Missing token, or Imgur rejected it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "`login-not-stored`: Imgur accepted the login and pixgate uses it, but the token file could not be written yet (retried)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store-unavailable`: with PIXGATE_REDIS_URL, Redis is unreachable; nothing was changed; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Imgur failed (`upstream-error`), or refused the app's client id or secret (`client-credentials-rejected`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("api_key" = []))
@@ -311,7 +314,8 @@ pub async fn login_with_refresh_token(
     responses(
         (status = 200, description = "Logged out", body = AuthStatus),
         (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The token file could not be removed", body = Problem, content_type = "application/problem+json")
+        (status = 500, description = "The token file could not be removed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store-unavailable`: with PIXGATE_REDIS_URL, Redis is unreachable; nothing was changed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]

@@ -62,13 +62,14 @@ pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
 ///
 /// 200 when a user access token can be had (refreshing it if needed), or in
 /// anonymous mode (no refresh token configured); 503 otherwise, e.g. after
-/// Imgur rejected the refresh token or the app's client id or secret.
+/// Imgur rejected the refresh token or the app's client id or secret, or
+/// while Redis (PIXGATE_REDIS_URL) is unreachable.
 #[utoipa::path(
     tag = "health",
     operation_id = "readyz",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "No access token can be had", body = Problem, content_type = "application/problem+json")
+        (status = 503, description = "No access token can be had, or Redis (PIXGATE_REDIS_URL) is unreachable", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/readyz")]

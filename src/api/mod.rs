@@ -264,7 +264,10 @@ fn document_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             "502",
             "Imgur failed, answered something unreadable, or could not be reached",
         ),
-        ("503", "Imgur is over capacity; see Retry-After"),
+        (
+            "503",
+            "Imgur is over capacity (`upstream-over-capacity`), or, with PIXGATE_REDIS_URL, Redis is unreachable and the call needed it (`store-unavailable`); see Retry-After",
+        ),
         ("504", "Imgur did not answer in time"),
     ];
     let image_routes = [

@@ -598,7 +598,11 @@ async fn a_terminal_login_with_redis_is_the_fleets_and_writes_no_file() {
             &env,
         )
     });
-    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
     assert!(String::from_utf8_lossy(&login.stdout).contains("Redis at"));
     let (_, stored) = record(&redis);
     assert!(stored["refresh_token"].is_string(), "the login is in Redis");
@@ -610,11 +614,13 @@ async fn a_terminal_login_with_redis_is_the_fleets_and_writes_no_file() {
     assert_eq!(status["authorized"], true);
 
     // A replica with no seed of its own uses it.
-    let replica = tokio::task::block_in_place(|| {
-        GatewayProcess::start(&fake, dir.path(), &token_file, &env)
-    });
+    let replica =
+        tokio::task::block_in_place(|| GatewayProcess::start(&fake, dir.path(), &token_file, &env));
     let http = reqwest::Client::new();
-    assert_eq!(status_of(&http, replica.url("/v1/account/images")).await, 200);
+    assert_eq!(
+        status_of(&http, replica.url("/v1/account/images")).await,
+        200
+    );
     drop(replica);
     let logout = tokio::task::block_in_place(|| {
         crate::helpers::run_pixgate(&fake, &token_file, &["logout"], "", &env)

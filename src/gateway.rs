@@ -15,7 +15,7 @@ use crate::imgur::{
     self, AuthStatus, BudgetView, Error, ErrorKind, Grant, ImgurClient, LiveAttempt, Mode, Reply,
 };
 use crate::ledger::{Entry, ItemKind, Ledger, Recording};
-use crate::login::{PendingLogins, UnknownState};
+use crate::login::{PendingLogins, Refused, UnknownState};
 use crate::model::{FavoritesSort, ImageId, ImageUpdate, ResponseType};
 use crate::upload::{ImageUpload, Live};
 use bytes::Bytes;
@@ -101,13 +101,20 @@ impl Gateway {
     /// also needs Redis to answer. The favorites cache must have been given
     /// the same fleet ([`FavoritesCache::with_fleet`]).
     pub fn with_fleet(mut self, fleet: Fleet) -> Self {
+        self.logins = std::mem::take(&mut self.logins).with_fleet(fleet.clone());
+        if let Some(flickr) = self.flickr.take() {
+            self.flickr = Some(flickr.with_fleet(fleet.clone()));
+        }
         self.fleet = Some(fleet);
         self
     }
 
     /// Offers Flickr too.
     pub fn with_flickr(mut self, flickr: Flickr) -> Self {
-        self.flickr = Some(flickr);
+        self.flickr = Some(match &self.fleet {
+            Some(fleet) => flickr.with_fleet(fleet.clone()),
+            None => flickr,
+        });
         self
     }
 
@@ -131,9 +138,13 @@ impl Gateway {
     }
 
     /// Starts a browser login: the Imgur authorize URL to send the user to.
-    pub fn begin_login(&self, response_type: ResponseType) -> String {
-        let state = self.logins.begin(response_type);
-        self.imgur.authorize_url(response_type, &state)
+    pub async fn begin_login(&self, response_type: ResponseType) -> Result<String, Error> {
+        let state = self
+            .logins
+            .begin(response_type)
+            .await
+            .map_err(store_unavailable)?;
+        Ok(self.imgur.authorize_url(response_type, &state))
     }
 
     /// Finishes a browser login started with `state`: exchanges the code
@@ -145,7 +156,11 @@ impl Gateway {
         response_type: ResponseType,
         grant: Grant,
     ) -> Result<AuthStatus, LoginError> {
-        self.logins.finish(state, response_type)?;
+        match self.logins.finish(state, response_type).await {
+            Ok(()) => {}
+            Err(Refused::Unknown(unknown)) => return Err(unknown.into()),
+            Err(Refused::Store(error)) => return Err(store_unavailable(error).into()),
+        }
         Ok(self.login(grant).await?)
     }
 
@@ -492,4 +507,9 @@ impl Drop for InvalidateOnDrop {
                 .invalidate_soon(favorites_scope(&self.imgur, self.provider));
         }
     }
+}
+
+/// Redis could not be reached for what needed it: 503 `store-unavailable`.
+pub(crate) fn store_unavailable(error: crate::fleet::FleetError) -> Error {
+    Error::local(ErrorKind::StoreUnavailable(error.to_string()))
 }

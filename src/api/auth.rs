@@ -97,7 +97,8 @@ fn credential(name: &str, value: &str) -> Result<Secret, Problem> {
     responses(
         (status = 302, description = "To Imgur's authorize page", headers(("Location" = String, description = "Imgur's authorize URL"))),
         (status = 400, description = "Unknown response_type", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json")
+        (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`store-unavailable`: with PIXGATE_REDIS_URL, Redis is unreachable, so no login can be started; see Retry-After", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/auth/login")]
@@ -105,7 +106,9 @@ pub async fn start_login(
     gateway: web::Data<Gateway>,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let url = gateway.begin_login(query.response_type.unwrap_or_default());
+    let url = gateway
+        .begin_login(query.response_type.unwrap_or_default())
+        .await?;
     Ok(pages::redirect_to(&url))
 }
 

@@ -10,7 +10,7 @@ use crate::flickr::{
     PhotoId, PhotoUpload, RequestToken, Token, UploadFields,
 };
 use crate::imgur::{self, ErrorKind, FlickrTokens, RateLimits};
-use crate::login::{PendingFlickrLogins, UnknownRequestToken};
+use crate::login::{PendingFlickrLogins, Refused, UnknownRequestToken};
 use crate::upload::Upload;
 use bytes::Bytes;
 use serde::Serialize;
@@ -36,6 +36,12 @@ impl Flickr {
                 .time_to_live(std::time::Duration::from_secs(60))
                 .build(),
         }
+    }
+
+    /// Keeps its pending logins in Redis, shared by every replica.
+    pub fn with_fleet(mut self, fleet: crate::fleet::Fleet) -> Self {
+        self.logins = std::mem::take(&mut self.logins).with_fleet(fleet);
+        self
     }
 }
 
@@ -135,7 +141,11 @@ impl Gateway {
         let flickr = self.flickr()?;
         let request_token = flickr.client.request_token(callback).await?;
         let url = flickr.client.authorize_url(&request_token, WANTED_PERMS);
-        flickr.logins.begin(request_token);
+        flickr
+            .logins
+            .begin(request_token)
+            .await
+            .map_err(|e| FlickrFailure::Tokens(super::store_unavailable(e)))?;
         Ok(url)
     }
 
@@ -147,7 +157,13 @@ impl Gateway {
         verifier: &str,
     ) -> Result<FlickrAuthStatus, FlickrFailure> {
         let flickr = self.flickr()?;
-        let request_token = flickr.logins.finish(oauth_token)?;
+        let request_token = match flickr.logins.finish(oauth_token).await {
+            Ok(request_token) => request_token,
+            Err(Refused::Unknown(unknown)) => return Err(unknown.into()),
+            Err(Refused::Store(error)) => {
+                return Err(FlickrFailure::Tokens(super::store_unavailable(error)))
+            }
+        };
         self.exchange_flickr_verifier(&request_token, verifier)
             .await
     }

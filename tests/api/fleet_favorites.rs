@@ -13,8 +13,8 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// One gateway of the fleet.
-struct Replica {
-    address: String,
+pub(crate) struct Replica {
+    pub(crate) address: String,
     http: reqwest::Client,
     _handle: actix_web::dev::ServerHandle,
 }
@@ -58,20 +58,20 @@ impl Replica {
     }
 }
 
-/// Three replicas and what they share.
-struct Fleet {
-    redis: RedisServer,
-    fake: FakeImgur,
-    flickr: Option<FakeFlickr>,
-    replicas: Vec<Replica>,
+/// Three replicas and what they share (the login tests use them too).
+pub(crate) struct Fleet {
+    pub(crate) redis: RedisServer,
+    pub(crate) fake: FakeImgur,
+    pub(crate) flickr: Option<FakeFlickr>,
+    pub(crate) replicas: Vec<Replica>,
     _dir: tempfile::TempDir,
 }
 
-async fn fleet() -> Fleet {
+pub(crate) async fn fleet() -> Fleet {
     fleet_with(Options::default()).await
 }
 
-async fn fleet_with(options: Options) -> Fleet {
+pub(crate) async fn fleet_with(options: Options) -> Fleet {
     let redis = RedisServer::start();
     let fake = FakeImgur::start(options.fake.clone())
         .await

@@ -68,7 +68,8 @@ fn credential(name: &str, value: &str) -> Result<String, Problem> {
     responses(
         (status = 302, description = "To Flickr's authorize page", headers(("Location" = String, description = "Flickr's authorize URL"))),
         (status = 401, description = "PIXGATE_API_KEY is set and the key is missing or wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Flickr refused or failed to give a request token", body = Problem, content_type = "application/problem+json")
+        (status = 502, description = "Flickr refused or failed to give a request token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Flickr is unavailable, or (`store-unavailable`) with PIXGATE_REDIS_URL Redis is unreachable; see Retry-After", body = Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/flickr/auth/login")]

@@ -6,7 +6,7 @@
 use crate::config::{
     ConfigError, ImportArgs, LoginArgs, OpenapiArgs, Provider, ServerArgs, UploadsArgs,
 };
-use crate::fleet::{Fleet, RedisStore};
+use crate::fleet::{Fleet, RedisLedger, RedisStore};
 use crate::flickr::{self, FlickrClient};
 use crate::gateway::WANTED_PERMS;
 use crate::imgur::{self, AuthStatus, FileStore, Grant, ImgurClient, StoreError, TokenStore};
@@ -312,9 +312,24 @@ fn read_sharex(path: &Path) -> Result<ShareXImgur, CliError> {
 /// `GET /v1/uploads` lists), read from `PIXGATE_DB`.
 pub fn uploads(args: &ServerArgs, uploads: UploadsArgs) -> Result<(), CliError> {
     use crate::ledger::{LedgerStore, ListQuery, SqliteStore};
-    let path = args.db()?;
+    // The ledger a gateway with these settings writes: Redis's, or the file.
+    let (mut store, location): (Option<Box<dyn LedgerStore>>, String) = match args.redis_config()? {
+        Some(redis) => {
+            let store = RedisLedger::new(Fleet::connect(&redis.url, Arc::new(Metrics::new()))?);
+            let location = store.location();
+            (Some(Box::new(store)), location)
+        }
+        None => {
+            let path = args.db()?;
+            let store = SqliteStore::open_existing(&path)?;
+            (
+                store.map(|s| Box::new(s) as Box<dyn LedgerStore>),
+                path.display().to_string(),
+            )
+        }
+    };
     let mut entries = Vec::new();
-    if let Some(mut store) = SqliteStore::open_existing(&path)? {
+    if let Some(store) = store.as_mut() {
         loop {
             let page = store.list(ListQuery {
                 anonymous: None,
@@ -335,7 +350,7 @@ pub fn uploads(args: &ServerArgs, uploads: UploadsArgs) -> Result<(), CliError> 
         return Ok(());
     }
     if entries.is_empty() {
-        println!("no uploads recorded yet in {}", path.display());
+        println!("no uploads recorded yet in {location}");
         return Ok(());
     }
     let time = |secs: i64| {

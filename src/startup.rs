@@ -7,7 +7,7 @@ use crate::api::middleware::{self, RequestId};
 use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
-use crate::fleet::{Fleet, FleetError, RedisStore};
+use crate::fleet::{Fleet, FleetError, RedisLedger, RedisStore};
 use crate::flickr::FlickrClient;
 use crate::gateway::{Flickr, Gateway};
 use crate::imgur::{FileStore, ImgurClient, StoreError, TokenStore};
@@ -81,7 +81,14 @@ impl Application {
             _ => Arc::new(FileStore::new(&config.token_file)),
         };
         let imgur = ImgurClient::new(&config.imgur, token_store, Arc::clone(&metrics))?;
-        let ledger = Ledger::open(&config.db)?;
+        let ledger = match &fleet {
+            Some(fleet) => {
+                let store = RedisLedger::new(fleet.clone());
+                let location = std::path::PathBuf::from(store.location());
+                Ledger::start(Box::new(store), &location)?
+            }
+            None => Ledger::open(&config.db)?,
+        };
         let mut favorites = FavoritesCache::new(
             config.favorites_ttl,
             config.favorites_stale_grace,

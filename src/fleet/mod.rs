@@ -18,7 +18,8 @@
 //! multiplexed connection).
 //!
 //! Parts: [`token_store`] (the token record and the refresh lock),
-//! [`favorites`] (the favorites cache's shared tier).
+//! [`favorites`] (the favorites cache's shared tier), [`RedisLedger`] (the
+//! upload ledger).
 //!
 //! Pub/sub is a hint, never the only path: a message can be lost while the
 //! subscription reconnects, so every listener also gets
@@ -26,8 +27,10 @@
 //! something (re-read the record, clear its local tier).
 
 pub mod favorites;
+mod ledger;
 mod token_store;
 
+pub use ledger::RedisLedger;
 pub use token_store::RedisStore;
 
 use crate::metrics::Metrics;

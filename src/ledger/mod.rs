@@ -23,7 +23,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -41,7 +41,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
 /// What was made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
     Image,
@@ -66,7 +66,7 @@ impl ItemKind {
 }
 
 /// One image or album as the ledger holds it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"provider": "imgur", "kind": "image", "id": "aB3dE5g", "deletehash": "x1y2z3w4v5u6t7s", "link": "https://i.imgur.com/aB3dE5g.png", "type": "image/png", "size": 12345, "album": null, "account": null, "anonymous": true, "created_at": 1767222000, "deleted_at": null}))]
 pub struct Entry {
     /// Where it lives: `imgur`.
@@ -184,6 +184,88 @@ pub trait LedgerStore: Send + 'static {
     /// The entry whose id or deletehash is `key`.
     fn find(&mut self, kind: ItemKind, key: &str) -> Result<Option<Entry>, LedgerError>;
     fn list(&mut self, query: ListQuery) -> Result<Listed, LedgerError>;
+}
+
+/// What every [`LedgerStore`] must do, checked against an empty store
+/// (the SQLite store's unit test and the Redis store's test run it).
+#[doc(hidden)]
+pub fn check_store_contract(store: &mut dyn LedgerStore) {
+    let entry = |id: &str, account: Option<&str>, created_at: i64| {
+        let mut entry = Entry::new(ItemKind::Image, id, account.map(str::to_owned));
+        entry.created_at = created_at;
+        entry.deletehash = Some(format!("dh{id}"));
+        entry
+    };
+    store.record(&entry("a", None, 1)).expect("recorded");
+    store
+        .record(&entry("b", Some("demo"), 2))
+        .expect("recorded");
+    store.record(&entry("c", None, 3)).expect("recorded");
+    // Same creation second: the later record lists first.
+    store.record(&entry("d", None, 3)).expect("recorded");
+    store.mark_deleted(ItemKind::Image, "a", 9).expect("marked");
+    store
+        .mark_deleted(ItemKind::Image, "a", 10)
+        .expect("marked twice");
+    // A second record of an item merges: what it leaves empty is kept.
+    let mut again = entry("b", None, 50);
+    again.deletehash = None;
+    again.link = Some("https://i.example/b.png".into());
+    store.record(&again).expect("merged");
+
+    let a = store
+        .find(ItemKind::Image, "dha")
+        .expect("read")
+        .expect("found");
+    assert_eq!((a.id.as_str(), a.deleted_at), ("a", Some(9)));
+    assert!(store.find(ItemKind::Album, "a").expect("read").is_none());
+    assert!(store.find(ItemKind::Image, "zz").expect("read").is_none());
+    let b = store
+        .find(ItemKind::Image, "b")
+        .expect("read")
+        .expect("found");
+    assert_eq!(b.deletehash.as_deref(), Some("dhb"));
+    assert_eq!(b.link.as_deref(), Some("https://i.example/b.png"));
+    assert_eq!(
+        (b.account.as_deref(), b.anonymous, b.created_at),
+        (Some("demo"), false, 2)
+    );
+    let anonymous = store
+        .list(ListQuery {
+            anonymous: Some(true),
+            offset: 0,
+            limit: 1,
+        })
+        .expect("listed");
+    assert_eq!(anonymous.entries[0].id, "d");
+    assert!(anonymous.more);
+    let all = store
+        .list(ListQuery {
+            anonymous: None,
+            offset: 0,
+            limit: 10,
+        })
+        .expect("listed");
+    let ids: Vec<&str> = all.entries.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["d", "c", "b", "a"]);
+    assert!(!all.more);
+    let second = store
+        .list(ListQuery {
+            anonymous: None,
+            offset: 2,
+            limit: 2,
+        })
+        .expect("listed");
+    let ids: Vec<&str> = second.entries.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!((ids, second.more), (vec!["b", "a"], false));
+    let account = store
+        .list(ListQuery {
+            anonymous: Some(false),
+            offset: 0,
+            limit: 10,
+        })
+        .expect("listed");
+    assert_eq!(account.entries.len(), 1);
 }
 
 /// A write, as queued.

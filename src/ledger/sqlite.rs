@@ -312,6 +312,13 @@ mod tests {
     }
 
     #[test]
+    fn the_sqlite_store_keeps_the_ledger_store_contract() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = SqliteStore::open(&dir.path().join("pixgate.db")).expect("opens");
+        crate::ledger::check_store_contract(&mut store);
+    }
+
+    #[test]
     fn entries_are_found_by_id_or_deletehash_and_listed_newest_first() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store = SqliteStore::open(&dir.path().join("state/pixgate.db")).expect("opens");

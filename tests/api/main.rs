@@ -17,6 +17,7 @@ mod fake_imgur;
 mod faults;
 mod favorites;
 mod fleet_favorites;
+mod fleet_ledger;
 mod fleet_logins;
 mod fleet_soak;
 mod fleet_tokens;

@@ -7,7 +7,7 @@ use crate::api::middleware::{self, RequestId};
 use crate::api::{self, api_key, ApiKey};
 use crate::cache::FavoritesCache;
 use crate::config::Config;
-use crate::fleet::{Fleet, FleetError, RedisLedger, RedisStore};
+use crate::fleet::{Fleet, FleetError, RedisLedger, RedisStore, SharedBudget};
 use crate::flickr::FlickrClient;
 use crate::gateway::{Flickr, Gateway};
 use crate::imgur::{FileStore, ImgurClient, StoreError, TokenStore};
@@ -81,6 +81,10 @@ impl Application {
             _ => Arc::new(FileStore::new(&config.token_file)),
         };
         let imgur = ImgurClient::new(&config.imgur, token_store, Arc::clone(&metrics))?;
+        let imgur = match &fleet {
+            Some(fleet) => imgur.with_credit_budget(Arc::new(SharedBudget::new(fleet.clone()))),
+            None => imgur,
+        };
         let ledger = match &fleet {
             Some(fleet) => {
                 let store = RedisLedger::new(fleet.clone());

@@ -19,17 +19,19 @@
 //!
 //! Parts: [`token_store`] (the token record and the refresh lock),
 //! [`favorites`] (the favorites cache's shared tier), [`RedisLedger`] (the
-//! upload ledger).
+//! upload ledger), [`SharedBudget`] (Imgur's credit budget).
 //!
 //! Pub/sub is a hint, never the only path: a message can be lost while the
 //! subscription reconnects, so every listener also gets
 //! [`Event::Resubscribed`] after a reconnect and must then assume it missed
 //! something (re-read the record, clear its local tier).
 
+mod credits;
 pub mod favorites;
 mod ledger;
 mod token_store;
 
+pub use credits::SharedBudget;
 pub use ledger::RedisLedger;
 pub use token_store::RedisStore;
 

@@ -65,6 +65,17 @@ pub struct ImgurClient {
 }
 
 impl ImgurClient {
+    /// Counts the credit budget in `budget` (shared by replicas) instead of
+    /// in this process, with the same reserve.
+    pub fn with_credit_budget(mut self, budget: Arc<dyn super::CreditBudget>) -> Self {
+        self.credits = Arc::new(CreditGuard::with_budget(
+            budget,
+            self.credits.kept_back().clone(),
+            Arc::clone(&self.metrics),
+        ));
+        self
+    }
+
     /// Builds the pooled HTTP client and opens the token store.
     pub fn new(
         config: &ImgurConfig,

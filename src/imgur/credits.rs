@@ -275,7 +275,7 @@ pub struct Refusal {
 }
 
 /// One limit as known.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PoolState {
     pub limit: Option<u64>,
     pub remaining: Option<i64>,
@@ -344,93 +344,120 @@ pub struct LocalBudget {
 impl LocalBudget {
     fn pools(&self) -> MutexGuard<'_, [PoolState; 3]> {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        let now = unix_now();
-        for pool in pools.iter_mut() {
-            pool.roll(now);
-        }
+        roll_all(&mut pools);
         pools
     }
 }
 
 impl CreditBudget for LocalBudget {
     fn knows_nothing(&self) -> bool {
-        self.pools()
-            .iter()
-            .all(|p| p.limit.is_none() && p.remaining.is_none())
+        knows_nothing(&self.pools())
     }
 
     fn reserve(&self, cost: Cost, reserve: &Reserve) -> Result<(), Refusal> {
-        let mut pools = self.pools();
-        if !reserve.is_off() {
-            let now = unix_now();
-            for pool in Pool::ALL {
-                let needed = cost.of_pool(pool);
-                let state = &pools[pool.index()];
-                let (Some(remaining), true) = (state.remaining, needed > 0) else {
-                    continue;
-                };
-                let kept = reserve.credits(state.limit).unwrap_or(0);
-                let available = remaining - state.in_flight as i64;
-                if available - (needed as i64) < kept as i64 {
-                    let retry_after = state
-                        .reset_in(now)
-                        .or_else(|| {
-                            (pool == Pool::Client)
-                                .then(|| pools[0].reset_in(now))
-                                .flatten()
-                        })
-                        .unwrap_or(UNKNOWN_RESET_SECS)
-                        .max(1);
-                    return Err(Refusal {
-                        pool,
-                        available,
-                        needed,
-                        reserve: kept,
-                        retry_after,
-                    });
-                }
-            }
-        }
-        for pool in Pool::ALL {
-            pools[pool.index()].in_flight += cost.of_pool(pool);
-        }
-        Ok(())
+        reserve_in(&mut self.pools(), cost, reserve)
     }
 
     fn settle(&self, cost: Cost, outcome: Outcome<'_>) {
-        let mut pools = self.pools();
-        for pool in Pool::ALL {
-            let state = &mut pools[pool.index()];
-            let needed = cost.of_pool(pool);
-            state.in_flight = state.in_flight.saturating_sub(needed);
-            match outcome {
-                Outcome::Seen(observation) => {
-                    let seen = observation.0[pool.index()];
-                    if seen.remaining.is_some() {
-                        state.observe(seen);
-                    } else if let Some(remaining) = state.remaining.as_mut() {
-                        *remaining -= needed as i64;
-                    }
-                }
-                Outcome::Spent => {
-                    if let Some(remaining) = state.remaining.as_mut() {
-                        *remaining -= needed as i64;
-                    }
-                }
-                Outcome::NotSent => {}
-            }
-        }
+        settle_in(&mut self.pools(), cost, outcome)
     }
 
     fn observe(&self, observation: &Observation) {
-        let mut pools = self.pools();
-        for pool in Pool::ALL {
-            pools[pool.index()].observe(observation.0[pool.index()]);
-        }
+        observe_in(&mut self.pools(), observation)
     }
 
     fn snapshot(&self) -> [PoolState; 3] {
         *self.pools()
+    }
+}
+
+/// Whether no answer has told anything yet about `pools`.
+pub(crate) fn knows_nothing(pools: &[PoolState; 3]) -> bool {
+    pools
+        .iter()
+        .all(|p| p.limit.is_none() && p.remaining.is_none())
+}
+
+/// [`CreditBudget::reserve`] on `pools` (rolled to now): the one rule for
+/// every budget, local or shared.
+pub(crate) fn reserve_in(
+    pools: &mut [PoolState; 3],
+    cost: Cost,
+    reserve: &Reserve,
+) -> Result<(), Refusal> {
+    if !reserve.is_off() {
+        let now = unix_now();
+        for pool in Pool::ALL {
+            let needed = cost.of_pool(pool);
+            let state = &pools[pool.index()];
+            let (Some(remaining), true) = (state.remaining, needed > 0) else {
+                continue;
+            };
+            let kept = reserve.credits(state.limit).unwrap_or(0);
+            let available = remaining - state.in_flight as i64;
+            if available - (needed as i64) < kept as i64 {
+                let retry_after = state
+                    .reset_in(now)
+                    .or_else(|| {
+                        (pool == Pool::Client)
+                            .then(|| pools[0].reset_in(now))
+                            .flatten()
+                    })
+                    .unwrap_or(UNKNOWN_RESET_SECS)
+                    .max(1);
+                return Err(Refusal {
+                    pool,
+                    available,
+                    needed,
+                    reserve: kept,
+                    retry_after,
+                });
+            }
+        }
+    }
+    for pool in Pool::ALL {
+        pools[pool.index()].in_flight += cost.of_pool(pool);
+    }
+    Ok(())
+}
+
+/// [`CreditBudget::settle`] on `pools`.
+pub(crate) fn settle_in(pools: &mut [PoolState; 3], cost: Cost, outcome: Outcome<'_>) {
+    for pool in Pool::ALL {
+        let state = &mut pools[pool.index()];
+        let needed = cost.of_pool(pool);
+        state.in_flight = state.in_flight.saturating_sub(needed);
+        match outcome {
+            Outcome::Seen(observation) => {
+                let seen = observation.0[pool.index()];
+                if seen.remaining.is_some() {
+                    state.observe(seen);
+                } else if let Some(remaining) = state.remaining.as_mut() {
+                    *remaining -= needed as i64;
+                }
+            }
+            Outcome::Spent => {
+                if let Some(remaining) = state.remaining.as_mut() {
+                    *remaining -= needed as i64;
+                }
+            }
+            Outcome::NotSent => {}
+        }
+    }
+}
+
+/// [`CreditBudget::observe`] on `pools`.
+pub(crate) fn observe_in(pools: &mut [PoolState; 3], observation: &Observation) {
+    for pool in Pool::ALL {
+        pools[pool.index()].observe(observation.0[pool.index()]);
+    }
+}
+
+/// Rolls every pool whose reset passed.
+pub(crate) fn roll_all(pools: &mut [PoolState; 3]) {
+    let now = unix_now();
+    for pool in pools.iter_mut() {
+        pool.roll(now);
     }
 }
 
@@ -482,6 +509,11 @@ pub struct CreditGuard {
 impl CreditGuard {
     pub fn new(reserve: Reserve, metrics: Arc<Metrics>) -> Self {
         Self::with_budget(Arc::new(LocalBudget::default()), reserve, metrics)
+    }
+
+    /// `PIXGATE_CREDIT_RESERVE` as in force.
+    pub fn kept_back(&self) -> &Reserve {
+        &self.reserve
     }
 
     pub fn with_budget(

@@ -6,7 +6,7 @@
 
 mod albums;
 mod client;
-mod credits;
+pub(crate) mod credits;
 mod error;
 pub(crate) mod token_store;
 mod tokens;
@@ -14,7 +14,7 @@ mod wire;
 
 pub use albums::ImageRef;
 pub use client::{ImgurClient, LiveAttempt, Reply};
-pub use credits::{BudgetView, Reserve};
+pub use credits::{BudgetView, CreditBudget, Reserve};
 pub use error::{Error, ErrorKind, RateLimits};
 pub use token_store::{
     FileStore, FlickrTokens, StoreError, StoreLock, StoreWatch, StoredTokens, TokenStore,

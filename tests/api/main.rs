@@ -16,6 +16,7 @@ mod errors;
 mod fake_imgur;
 mod faults;
 mod favorites;
+mod fleet_credits;
 mod fleet_favorites;
 mod fleet_ledger;
 mod fleet_logins;

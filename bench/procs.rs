@@ -157,6 +157,9 @@ pub struct GatewayOptions<'a> {
     pub perf_data: Option<PathBuf>,
     /// `PIXGATE_REDIS_URL`: a replica sharing its state through this Redis.
     pub redis_url: Option<&'a str>,
+    /// `IMGUR_REFRESH_TOKEN`; the fake's current one when `None`. Replicas
+    /// of one fleet share a seed, as a deployment's replicas share settings.
+    pub seed: Option<&'a str>,
 }
 
 /// The release `pixgate` binary, running as a separate process against the
@@ -193,7 +196,12 @@ impl GatewayProcess {
             .env("TMPDIR", &tmp)
             .env("IMGUR_CLIENT_ID", &fake.config().client_id)
             .env("IMGUR_CLIENT_SECRET", &fake.config().client_secret)
-            .env("IMGUR_REFRESH_TOKEN", fake.current_refresh_token())
+            .env(
+                "IMGUR_REFRESH_TOKEN",
+                options
+                    .seed
+                    .map_or_else(|| fake.current_refresh_token(), str::to_owned),
+            )
             .env("IMGUR_API_URL", fake.base_url())
             .env("PIXGATE_TOKEN_FILE", dir.path().join("state/tokens.json"))
             .env("PIXGATE_DB", dir.path().join("state/pixgate.db"))

@@ -19,7 +19,13 @@ struct Fleet {
     balancer: NginxProcess,
 }
 
-fn fleet(b: &Bench, redis_url: &str, size: usize, probe: &str) -> Result<Fleet, Error> {
+fn fleet(
+    b: &Bench,
+    redis_url: &str,
+    seed: &str,
+    size: usize,
+    probe: &str,
+) -> Result<Fleet, Error> {
     let mut replicas = Vec::new();
     for _ in 0..size {
         replicas.push(blocking(|| {
@@ -30,6 +36,7 @@ fn fleet(b: &Bench, redis_url: &str, size: usize, probe: &str) -> Result<Fleet, 
                 favorites_ttl_secs: 3600,
                 perf_data: None,
                 redis_url: Some(redis_url),
+                seed: Some(seed),
             })
         })?);
     }
@@ -61,9 +68,10 @@ pub async fn replicas(b: &mut Bench) -> Result<(), Error> {
     let favorites = "/v1/favorites";
     let image = format!("/v1/images/{id}");
     let token_calls_before = b.fake.calls(Endpoint::Token);
+    let seed = b.fake.current_refresh_token();
 
-    let one = fleet(b, &redis_url, 1, favorites)?;
-    let three = fleet(b, &redis_url, 3, favorites)?;
+    let one = fleet(b, &redis_url, &seed, 1, favorites)?;
+    let three = fleet(b, &redis_url, &seed, 3, favorites)?;
     // Fill the cache (and every replica's local tier) before measuring.
     for url in [one.balancer.url(favorites), three.balancer.url(favorites)] {
         for _ in 0..6 {
@@ -127,7 +135,7 @@ pub async fn replicas(b: &mut Bench) -> Result<(), Error> {
             summarize("pass-through, 3 replicas", &i3),
             summarize("pass-through, 1 replica", &i1),
             format!("upstream favorites calls during the favorites runs: {favorites_upstream} (0: every answer came from a cache tier)"),
-            format!("token requests to the fake while {replicas} replicas started and served: {token_calls} (the first replica's refresh is shared through Redis)"),
+            format!("token requests to the fake while {replicas} replicas (one seed, one Redis) started and served: {token_calls} (the first replica's refresh is shared through Redis)"),
         ],
     );
     Ok(())

@@ -137,6 +137,7 @@ impl Bench {
                 favorites_ttl_secs: ttl_secs,
                 perf_data,
                 redis_url: None,
+                seed: None,
             })
         })
     }

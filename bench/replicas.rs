@@ -19,13 +19,7 @@ struct Fleet {
     balancer: NginxProcess,
 }
 
-fn fleet(
-    b: &Bench,
-    redis_url: &str,
-    seed: &str,
-    size: usize,
-    probe: &str,
-) -> Result<Fleet, Error> {
+fn fleet(b: &Bench, redis_url: &str, seed: &str, size: usize, probe: &str) -> Result<Fleet, Error> {
     let mut replicas = Vec::new();
     for _ in 0..size {
         replicas.push(blocking(|| {

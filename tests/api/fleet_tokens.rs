@@ -447,6 +447,16 @@ async fn a_leader_paused_past_its_lease_keeps_its_late_answer_as_a_candidate() {
             "{valid} was issued and lost (record {current}, candidates {kept:?}, first refresh {refreshed})"
         );
     }
+    let metrics = reqwest::get(replicas[0].url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pixgate_token_record_cas_losses_total 1"),
+        "the lost compare-and-set is counted"
+    );
     // Its base was stale: the compare-and-set refused it, so it is a candidate.
     assert_eq!(
         current, refreshed,
@@ -628,4 +638,78 @@ async fn a_terminal_login_with_redis_is_the_fleets_and_writes_no_file() {
     assert!(logout.status.success());
     let (_, after) = record(&redis);
     assert!(after.is_null(), "the logout left a tombstone: {after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_slower_than_the_lease_keeps_the_lock_and_the_others_wait_for_it() {
+    let fake = fake_with_grace().await;
+    let redis = RedisServer::start();
+    let dirs = temp_dirs(2);
+    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let http = reqwest::Client::new();
+    let path = "/v1/account/images";
+    assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
+
+    // Imgur takes three leases to answer the leader's token request.
+    let gate = Gate::new();
+    fake.inject(Fault {
+        endpoint: Some(Endpoint::Token),
+        kind: FaultKind::Held(gate.clone(), None),
+        times: 1,
+    });
+    fake.expire_access_tokens();
+    let begun = fake.begun(Endpoint::Token);
+    let leader = {
+        let (http, url) = (http.clone(), replicas[0].url(path));
+        tokio::spawn(async move { status_of(&http, url).await })
+    };
+    fake.wait_for_begun(Endpoint::Token, begun + 1).await;
+    let waiter = {
+        let (http, url) = (http.clone(), replicas[1].url(path));
+        tokio::spawn(async move { status_of(&http, url).await })
+    };
+    // Three leases long, the leader renews its lease, and the other replica
+    // keeps waiting for the lock instead of refreshing on its own.
+    let lease = Duration::from_secs(LEASE.parse().expect("seconds"));
+    tokio::time::sleep(lease * 3).await; // the slow token endpoint being simulated
+    assert_eq!(
+        fake.begun(Endpoint::Token),
+        begun + 1,
+        "nobody refreshed beside the leader"
+    );
+    gate.release();
+    assert_eq!(leader.await.expect("task"), 200);
+    assert_eq!(
+        waiter.await.expect("task"),
+        200,
+        "it used the leader's token"
+    );
+    assert_eq!(
+        fake.begun(Endpoint::Token),
+        begun + 1,
+        "one token request in all"
+    );
+    let metrics = reqwest::get(replicas[0].url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pixgate_token_lock_lease_renewals_total{outcome=\"renewed\"}"),
+        "renewals are counted"
+    );
+    let waits = reqwest::get(replicas[1].url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        waits.contains("pixgate_token_lock_wait_seconds_count{outcome=\"acquired\"}"),
+        "lock waits are measured"
+    );
+    assert!(
+        waits.contains("pixgate_redis_round_trips_total{operation=\"token_lock\",outcome=\"ok\"}")
+    );
 }

@@ -613,3 +613,41 @@ async fn a_browser_authorizes_flickr_in_the_demo() {
     assert_eq!(again.status(), 400);
     browser.client.clone().close().await.expect("closed");
 }
+
+/// Issue 14: the browser starts the login on replica A; Imgur sends it back
+/// to replica B (as a load balancer may), which finishes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_login_started_on_one_replica_finishes_on_another() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let fleet = crate::fleet_favorites::fleet().await;
+    let (a, b) = (&fleet.replicas[0].address, &fleet.replicas[1].address);
+    fleet.fake.set_redirect_url(&format!("{b}/auth/callback"));
+    let before = fleet.fake.calls(pixgate::fake_imgur::Endpoint::Token);
+    let page = &browser.client;
+
+    page.goto(&format!("{a}/auth/login?response_type=code"))
+        .await
+        .expect("opened");
+    page.find(Locator::Id("allow"))
+        .await
+        .expect("the consent page")
+        .click()
+        .await
+        .expect("clicked");
+    let status = wait_for_status(page, "Authorized as").await;
+
+    assert_eq!(status, "Authorized as demo");
+    let finished_on = page.current_url().await.expect("a URL");
+    assert!(
+        finished_on.as_str().starts_with(b.as_str()),
+        "{finished_on}"
+    );
+    assert_eq!(
+        fleet.fake.calls(pixgate::fake_imgur::Endpoint::Token),
+        before + 1,
+        "B exchanged the code"
+    );
+    browser.client.clone().close().await.expect("closed");
+}

@@ -18,7 +18,7 @@
 //! | [`api`] | edge checks, routes, handlers, OpenAPI, errors |
 //! | [`gateway`] | the operations the API offers (albums in `gateway/albums.rs`) |
 //! | [`cache`] | the favorites cache |
-//! | [`fleet`] | state shared by replicas through Redis (`PIXGATE_REDIS_URL`): connection, keys, notifications |
+//! | [`fleet`] | state shared by replicas through Redis (`PIXGATE_REDIS_URL`): the connection and notifications, the token record and refresh lock, the ledger, the credit budget, the favorites tier |
 //! | [`flight`] | single flight: one shared run, success or failure, per key |
 //! | [`imgur`] | Imgur client, token owner (`tokens.rs`), token store (`token_store.rs`), wire format, credit guard |
 //! | [`ledger`] | the upload ledger (SQLite): every upload and album made |

@@ -195,6 +195,19 @@ impl RedisStore {
         self.fleet.key("token:lock")
     }
 
+    /// The candidates' JSON, newest first.
+    async fn listed_candidates(&self) -> Result<Vec<String>, FleetError> {
+        self.fleet
+            .query(
+                "token_candidates",
+                redis::cmd("LRANGE")
+                    .arg(self.candidates_key())
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await
+    }
+
     /// The stored revision and JSON (`None`: no record at all).
     async fn read(&self) -> Result<Option<(u64, String)>, FleetError> {
         let (revision, tokens): (Option<u64>, Option<String>) = self
@@ -503,20 +516,9 @@ impl TokenStore for RedisStore {
 
     fn candidates(&self) -> Result<Vec<StoredTokens>, StoreError> {
         let store = self.clone();
-        let listed: Vec<String> = self
+        let listed = self
             .fleet
-            .block_on(async move {
-                store
-                    .fleet
-                    .query(
-                        "token_candidates",
-                        redis::cmd("LRANGE")
-                            .arg(store.candidates_key())
-                            .arg(0)
-                            .arg(-1),
-                    )
-                    .await
-            })
+            .block_on(async move { store.listed_candidates().await })
             .map_err(|e| self.unavailable(e))?;
         Ok(listed
             .iter()
@@ -530,16 +532,7 @@ impl TokenStore for RedisStore {
         let refresh_token = refresh_token.clone();
         self.fleet
             .block_on(async move {
-                let listed: Vec<String> = store
-                    .fleet
-                    .query(
-                        "token_candidates",
-                        redis::cmd("LRANGE")
-                            .arg(store.candidates_key())
-                            .arg(0)
-                            .arg(-1),
-                    )
-                    .await?;
+                let listed = store.listed_candidates().await?;
                 for json in listed {
                     let matches = decode(json.as_bytes())
                         .is_ok_and(|c| c.refresh_token.as_ref() == Some(&refresh_token));

@@ -304,56 +304,11 @@ impl LedgerStore for SqliteStore {
 mod tests {
     use super::*;
 
-    fn entry(id: &str, account: Option<&str>, created_at: i64) -> Entry {
-        let mut entry = Entry::new(ItemKind::Image, id, account.map(str::to_owned));
-        entry.created_at = created_at;
-        entry.deletehash = Some(format!("dh{id}"));
-        entry
-    }
-
     #[test]
     fn the_sqlite_store_keeps_the_ledger_store_contract() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store = SqliteStore::open(&dir.path().join("pixgate.db")).expect("opens");
         crate::ledger::check_store_contract(&mut store);
-    }
-
-    #[test]
-    fn entries_are_found_by_id_or_deletehash_and_listed_newest_first() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut store = SqliteStore::open(&dir.path().join("state/pixgate.db")).expect("opens");
-        store.record(&entry("a", None, 1)).expect("recorded");
-        store
-            .record(&entry("b", Some("demo"), 2))
-            .expect("recorded");
-        store.record(&entry("c", None, 3)).expect("recorded");
-        store.mark_deleted(ItemKind::Image, "a", 9).expect("marked");
-
-        let a = store
-            .find(ItemKind::Image, "dha")
-            .expect("read")
-            .expect("found");
-        assert_eq!((a.id.as_str(), a.deleted_at), ("a", Some(9)));
-        assert!(store.find(ItemKind::Album, "a").expect("read").is_none());
-        let anonymous = store
-            .list(ListQuery {
-                anonymous: Some(true),
-                offset: 0,
-                limit: 1,
-            })
-            .expect("listed");
-        assert_eq!(anonymous.entries[0].id, "c");
-        assert!(anonymous.more);
-        let all = store
-            .list(ListQuery {
-                anonymous: None,
-                offset: 0,
-                limit: 10,
-            })
-            .expect("listed");
-        let ids: Vec<&str> = all.entries.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["c", "b", "a"]);
-        assert!(!all.more);
     }
 
     #[cfg(unix)]

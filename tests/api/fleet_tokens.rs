@@ -119,6 +119,30 @@ fn an_image(fake: &FakeImgur) -> String {
         .expect("a seeded image")
 }
 
+/// Expires every access token, holds Imgur's next token answer, and
+/// starts a user call to `url`; returns once that call's token request
+/// reached Imgur (the gate, the token requests begun before, the call).
+async fn expire_and_hold_the_refresh(
+    fake: &FakeImgur,
+    http: &reqwest::Client,
+    url: String,
+) -> (Gate, usize, tokio::task::JoinHandle<u16>) {
+    let gate = Gate::new();
+    fake.inject(Fault {
+        endpoint: Some(Endpoint::Token),
+        kind: FaultKind::Held(gate.clone(), None),
+        times: 1,
+    });
+    fake.expire_access_tokens();
+    let begun = fake.begun(Endpoint::Token);
+    let call = {
+        let http = http.clone();
+        tokio::spawn(async move { status_of(&http, url).await })
+    };
+    fake.wait_for_begun(Endpoint::Token, begun + 1).await;
+    (gate, begun, call)
+}
+
 // ---- the store contract, for both stores ----
 
 fn sample(refresh: &str) -> StoredTokens {
@@ -342,20 +366,7 @@ async fn a_leader_killed_during_its_refresh_is_replaced_after_its_lease_without_
         .to_owned();
 
     // The leader's token request is held by Imgur, then the leader dies.
-    let gate = Gate::new();
-    fake.inject(Fault {
-        endpoint: Some(Endpoint::Token),
-        kind: FaultKind::Held(gate.clone(), None),
-        times: 1,
-    });
-    fake.expire_access_tokens();
-    let begun = fake.begun(Endpoint::Token);
-    let leader = {
-        let http = http.clone();
-        let url = replicas[0].url(path);
-        tokio::spawn(async move { status_of(&http, url).await })
-    };
-    fake.wait_for_begun(Endpoint::Token, begun + 1).await;
+    let (gate, _, leader) = expire_and_hold_the_refresh(&fake, &http, replicas[0].url(path)).await;
     replicas[0].child.kill().expect("SIGKILL");
     let _ = replicas[0].child.wait();
     assert_eq!(leader.await.expect("task"), 0, "the leader never answered");
@@ -402,20 +413,7 @@ async fn a_leader_paused_past_its_lease_keeps_its_late_answer_as_a_candidate() {
     assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
     let (revision_before, _) = record(&redis);
 
-    let gate = Gate::new();
-    fake.inject(Fault {
-        endpoint: Some(Endpoint::Token),
-        kind: FaultKind::Held(gate.clone(), None),
-        times: 1,
-    });
-    fake.expire_access_tokens();
-    let begun = fake.begun(Endpoint::Token);
-    let paused = {
-        let http = http.clone();
-        let url = replicas[0].url(path);
-        tokio::spawn(async move { status_of(&http, url).await })
-    };
-    fake.wait_for_begun(Endpoint::Token, begun + 1).await;
+    let (gate, _, paused) = expire_and_hold_the_refresh(&fake, &http, replicas[0].url(path)).await;
     signal(&replicas[0], "STOP");
 
     // The other replica refreshes once the paused one's lease ran out.
@@ -651,19 +649,8 @@ async fn a_refresh_slower_than_the_lease_keeps_the_lock_and_the_others_wait_for_
     assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
 
     // Imgur takes three leases to answer the leader's token request.
-    let gate = Gate::new();
-    fake.inject(Fault {
-        endpoint: Some(Endpoint::Token),
-        kind: FaultKind::Held(gate.clone(), None),
-        times: 1,
-    });
-    fake.expire_access_tokens();
-    let begun = fake.begun(Endpoint::Token);
-    let leader = {
-        let (http, url) = (http.clone(), replicas[0].url(path));
-        tokio::spawn(async move { status_of(&http, url).await })
-    };
-    fake.wait_for_begun(Endpoint::Token, begun + 1).await;
+    let (gate, begun, leader) =
+        expire_and_hold_the_refresh(&fake, &http, replicas[0].url(path)).await;
     let waiter = {
         let (http, url) = (http.clone(), replicas[1].url(path));
         tokio::spawn(async move { status_of(&http, url).await })

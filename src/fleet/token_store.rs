@@ -491,6 +491,10 @@ impl TokenStore for RedisStore {
         Some(StoreWatch::new(WatchTask(task)))
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn confirm(&self, lock: &StoreLock) -> Result<bool, StoreError> {
         let lease = self.lease(lock)?;
         let until = *lease.until.lock().unwrap_or_else(|e| e.into_inner());

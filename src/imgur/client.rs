@@ -393,13 +393,24 @@ impl ImgurClient {
         self.credits
             .learn_if_unknown(|| self.fetch_credits(token.as_ref()))
             .await;
+        let mut second_replay = false;
         loop {
             let result = self
                 .attempt(endpoint, token.as_ref(), timeout, build().await?)
                 .await;
             match result {
                 Err(error) if matches!(error.kind, ErrorKind::InvalidToken) => {
-                    token = Some(self.after_rejection(token, replayed, error).await?);
+                    // With replicas, the token a refresh hands back may be
+                    // one another replica got, and Imgur may have replaced
+                    // it since: one more refresh and replay then.
+                    let last_chance = replayed && self.tokens.is_shared() && !second_replay;
+                    if last_chance {
+                        second_replay = true;
+                    }
+                    token = Some(
+                        self.after_rejection(token, replayed && !last_chance, error)
+                            .await?,
+                    );
                     replayed = true;
                 }
                 other => return other,

@@ -208,6 +208,11 @@ pub trait TokenStore: Send + Sync + 'static {
     fn candidates(&self) -> Result<Vec<StoredTokens>, StoreError> {
         Ok(Vec::new())
     }
+    /// Whether other processes refresh through this store too (Redis): an
+    /// access token read from it may have been replaced upstream since.
+    fn is_shared(&self) -> bool {
+        false
+    }
     /// Drops the candidate with `refresh_token` once it was used or rejected.
     fn forget_candidate(
         &self,

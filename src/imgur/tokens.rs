@@ -291,6 +291,8 @@ pub struct TokenOwner {
     /// Counts logins, logouts and other processes' changes of the account.
     authorizations: watch::Receiver<u64>,
     location: Arc<str>,
+    /// Whether other replicas refresh through the same store.
+    shared: bool,
     /// Stops the file watch when the last handle goes.
     _watch: Arc<Option<StoreWatch>>,
     /// Makes the next token request panic (the test of a panicking flight).
@@ -350,6 +352,7 @@ impl TokenOwner {
         };
         let store_watch = store.watch(changed);
         let location: Arc<str> = store.location().into();
+        let shared = store.is_shared();
         #[cfg(test)]
         let panic_in_next_request = Arc::new(AtomicBool::new(false));
         let owner = Owner {
@@ -380,6 +383,7 @@ impl TokenOwner {
             current,
             authorizations,
             location,
+            shared,
             _watch: Arc::new(store_watch),
             #[cfg(test)]
             panic_in_next_request,
@@ -397,6 +401,11 @@ impl TokenOwner {
     }
 
     /// Where the tokens are stored.
+    /// Whether other replicas refresh through the same store (Redis).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     pub fn location(&self) -> &str {
         &self.location
     }

@@ -6,7 +6,7 @@
 //! [`Fleet`] is the one connection to Redis every part goes through: a
 //! multiplexed [`ConnectionManager`] (it reconnects by itself; a command that
 //! fails is not retried, the caller decides), one subscriber task for the
-//! notification channels, and the reachability that `/readyz` reports.
+//! notification channels, and the PING that `/readyz` asks for.
 //! Every round trip is counted in the metrics by operation. The connection
 //! and the subscriber live on a small runtime of their own, so blocking
 //! code (the token store's trait, the ledger's thread, startup) can wait for
@@ -38,7 +38,6 @@ pub use token_store::RedisStore;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -147,7 +146,6 @@ struct Inner {
 
 /// What the subscriber shares with every clone.
 struct Signals {
-    reachable: AtomicBool,
     events: broadcast::Sender<Event>,
 }
 
@@ -199,10 +197,7 @@ impl Fleet {
             ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(invalid)?
         };
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
-        let signals = Arc::new(Signals {
-            reachable: AtomicBool::new(false),
-            events,
-        });
+        let signals = Arc::new(Signals { events });
         runtime.spawn(subscribe(
             client,
             location.clone(),
@@ -228,11 +223,6 @@ impl Fleet {
     /// The server, without credentials, for messages.
     pub fn location(&self) -> &str {
         &self.inner.location
-    }
-
-    /// Whether the last round trip worked.
-    pub fn is_reachable(&self) -> bool {
-        self.inner.signals.reachable.load(Ordering::Relaxed)
     }
 
     /// One PING: whether Redis answers now.
@@ -288,22 +278,6 @@ impl Fleet {
                 invocation.arg(arg.as_slice());
             }
             invocation.invoke_async(&mut connection).await
-        })
-        .await
-    }
-
-    /// Runs a pipeline (one round trip).
-    pub async fn pipeline<T>(
-        &self,
-        operation: &'static str,
-        pipeline: &redis::Pipeline,
-    ) -> Result<T, FleetError>
-    where
-        T: redis::FromRedisValue + Send + 'static,
-    {
-        let pipeline = pipeline.clone();
-        self.on_runtime(operation, move |mut connection| async move {
-            pipeline.query_async(&mut connection).await
         })
         .await
     }
@@ -390,19 +364,10 @@ impl Fleet {
         self.inner
             .metrics
             .redis_round_trip(operation, result.is_ok(), started.elapsed());
-        match result {
-            Ok(value) => {
-                self.inner.signals.reachable.store(true, Ordering::Relaxed);
-                Ok(value)
-            }
-            Err(error) => {
-                if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
-                    self.inner.signals.reachable.store(false, Ordering::Relaxed);
-                }
-                tracing::warn!(operation, error = %describe(&error), "a Redis call failed");
-                Err(self.error(describe(&error)))
-            }
-        }
+        result.map_err(|error| {
+            tracing::warn!(operation, error = %describe(&error), "a Redis call failed");
+            self.error(describe(&error))
+        })
     }
 
     /// A [`FleetError`] for this server.
@@ -444,7 +409,6 @@ async fn subscribe(
                     let _ = signals.events.send(Event::Message { channel, payload });
                 }
                 tracing::warn!(redis = %location, "the Redis subscription dropped; resubscribing");
-                signals.reachable.store(false, Ordering::Relaxed);
             }
             Err(error) => {
                 first = false;

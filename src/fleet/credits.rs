@@ -8,7 +8,10 @@
 //! places to keep the numbers), and writes it back by a Lua compare-and-set
 //! on the version, retrying when another replica wrote in between; so a
 //! reservation on one replica is seen by the next check on any other, and
-//! no lock is needed. Credits a crashed replica had in flight would stay
+//! no lock is needed. A reservation waits for Redis (it needs the answer);
+//! settling and learning from an answer are written in the background,
+//! so the call that made them does not wait, and other replicas see them
+//! a round trip later. Credits a crashed replica had in flight would stay
 //! counted: the in-flight counts expire [`IN_FLIGHT_TTL`] after their last
 //! change.
 //!
@@ -86,13 +89,28 @@ impl SharedBudget {
         Ok((version.unwrap_or(0), stored))
     }
 
-    /// Applies `change` to the shared pools (compare-and-set, retried).
+    /// Applies `change` to the shared pools and waits for it (a
+    /// reservation needs its answer).
     fn update<T: Send + 'static>(
         &self,
         change: impl Fn(&mut [PoolState; 3]) -> T + Send + 'static,
     ) -> Result<T, FleetError> {
+        self.fleet.block_on(self.changing(change))
+    }
+
+    /// Applies `change` in the background: settling and learning need no
+    /// answer, so the call that made them does not wait for Redis.
+    fn update_soon(&self, change: impl Fn(&mut [PoolState; 3]) + Send + 'static) {
+        drop(self.fleet.spawn(self.changing(change)));
+    }
+
+    /// `change` applied to the shared pools by compare-and-set, retried.
+    fn changing<T: Send + 'static>(
+        &self,
+        change: impl Fn(&mut [PoolState; 3]) -> T + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, FleetError>> + Send + 'static {
         let (fleet, key, write) = (self.fleet.clone(), self.key(), self.write.clone());
-        self.fleet.block_on(async move {
+        async move {
             for _ in 0..ATTEMPTS {
                 let (version, mut stored) = Self::read(&fleet, &key).await?;
                 let before = stored.pools.map(|p| p.in_flight);
@@ -112,7 +130,7 @@ impl SharedBudget {
                 }
             }
             Err(fleet.error("the shared credit budget changed too often to update"))
-        })
+        }
     }
 }
 
@@ -139,13 +157,13 @@ impl CreditBudget for SharedBudget {
     fn settle(&self, cost: Cost, outcome: Outcome<'_>) {
         self.local.settle(cost, outcome);
         let owned = OwnedOutcome::of(outcome);
-        let _ = self.update(move |pools| settle_in(pools, cost, owned.as_outcome()));
+        self.update_soon(move |pools| settle_in(pools, cost, owned.as_outcome()));
     }
 
     fn observe(&self, observation: &Observation) {
         self.local.observe(observation);
         let observation = *observation;
-        let _ = self.update(move |pools| observe_in(pools, &observation));
+        self.update_soon(move |pools| observe_in(pools, &observation));
     }
 
     fn snapshot(&self) -> [PoolState; 3] {

@@ -81,6 +81,33 @@ fn replicas(
         .collect()
 }
 
+/// A fake Imgur with the previous-token grace, one `redis-server`, and `n`
+/// replicas on them, each with its own (unused) directory.
+async fn fleet_of(
+    n: usize,
+) -> (
+    FakeImgur,
+    RedisServer,
+    Vec<tempfile::TempDir>,
+    Vec<GatewayProcess>,
+) {
+    let fake = fake_with_grace().await;
+    let redis = RedisServer::start();
+    let dirs = temp_dirs(n);
+    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    (fake, redis, dirs, replicas)
+}
+
+/// No replica wrote a token file behind Redis's back.
+fn assert_no_token_file(dirs: &[tempfile::TempDir]) {
+    for dir in dirs {
+        assert!(
+            !dir.path().join("tokens.json").exists(),
+            "no local token file behind Redis's back"
+        );
+    }
+}
+
 fn temp_dirs(n: usize) -> Vec<tempfile::TempDir> {
     (0..n)
         .map(|_| tempfile::tempdir().expect("temp dir"))
@@ -311,10 +338,7 @@ fn a_lost_lease_is_not_confirmed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hundred_requests_over_three_replicas_after_expiry_make_one_token_request() {
-    let fake = fake_with_grace().await;
-    let redis = RedisServer::start();
-    let dirs = temp_dirs(3);
-    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let (fake, _redis, dirs, replicas) = fleet_of(3).await;
     let http = reqwest::Client::new();
     let image = an_image(&fake);
     for replica in &replicas {
@@ -342,20 +366,12 @@ async fn three_hundred_requests_over_three_replicas_after_expiry_make_one_token_
         1,
         "one token request for the whole fleet"
     );
-    for dir in &dirs {
-        assert!(
-            !dir.path().join("tokens.json").exists(),
-            "no local token file behind Redis's back"
-        );
-    }
+    assert_no_token_file(&dirs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_killed_during_its_refresh_is_replaced_after_its_lease_without_a_lockout() {
-    let fake = fake_with_grace().await;
-    let redis = RedisServer::start();
-    let dirs = temp_dirs(3);
-    let mut replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let (fake, redis, _dirs, mut replicas) = fleet_of(3).await;
     let http = reqwest::Client::new();
     let path = "/v1/account/images";
     assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
@@ -404,10 +420,7 @@ async fn a_leader_killed_during_its_refresh_is_replaced_after_its_lease_without_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_paused_past_its_lease_keeps_its_late_answer_as_a_candidate() {
-    let fake = fake_with_grace().await;
-    let redis = RedisServer::start();
-    let dirs = temp_dirs(2);
-    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let (fake, redis, _dirs, replicas) = fleet_of(2).await;
     let http = reqwest::Client::new();
     let path = "/v1/account/images";
     assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
@@ -469,10 +482,7 @@ async fn a_leader_paused_past_its_lease_keeps_its_late_answer_as_a_candidate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_down_replicas_serve_what_they_hold_and_refuse_what_needs_it() {
-    let fake = fake_with_grace().await;
-    let mut redis = RedisServer::start();
-    let dirs = temp_dirs(2);
-    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let (fake, mut redis, dirs, replicas) = fleet_of(2).await;
     let http = reqwest::Client::new();
     let image = an_image(&fake);
     let read = format!("/v1/images/{image}");
@@ -522,20 +532,12 @@ async fn with_redis_down_replicas_serve_what_they_hold_and_refuse_what_needs_it(
             200
         );
     }
-    for dir in &dirs {
-        assert!(
-            !dir.path().join("tokens.json").exists(),
-            "no local token file"
-        );
-    }
+    assert_no_token_file(&dirs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejected_record_is_recovered_from_a_candidate_before_authorization_is_required() {
-    let fake = fake_with_grace().await;
-    let redis = RedisServer::start();
-    let dirs = temp_dirs(1);
-    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let (fake, redis, _dirs, replicas) = fleet_of(1).await;
     let http = reqwest::Client::new();
     let path = "/v1/account/images";
     assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
@@ -640,10 +642,7 @@ async fn a_terminal_login_with_redis_is_the_fleets_and_writes_no_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refresh_slower_than_the_lease_keeps_the_lock_and_the_others_wait_for_it() {
-    let fake = fake_with_grace().await;
-    let redis = RedisServer::start();
-    let dirs = temp_dirs(2);
-    let replicas = tokio::task::block_in_place(|| replicas(&fake, &redis, &dirs));
+    let (fake, _redis, _dirs, replicas) = fleet_of(2).await;
     let http = reqwest::Client::new();
     let path = "/v1/account/images";
     assert_eq!(status_of(&http, replicas[0].url(path)).await, 200);
